@@ -1,0 +1,61 @@
+"""The catalog as a whole: find every card under models/, validate all of them, build the model."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .loader import Document
+from .model import Card, card_from_data
+from .problems import Problem
+from .validate import CARD_FILE, _display, check_card, cross_card_problems
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadResult:
+    """Cards that validated, and every problem found (the catalog is usable only if there are none)."""
+
+    cards: list[Card] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def find_cards(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
+    """Card files under the given paths (folders are searched for card.yaml; files are taken as cards)."""
+    found: list[Path] = []
+    problems: list[Problem] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path)
+            continue
+        if not path.is_dir():
+            problems.append(Problem(_display(path), 1, 1, "$", "no such file or folder", "check the path"))
+            continue
+        for card in sorted(path.rglob(CARD_FILE)):
+            found.append(card)
+        for stray in sorted(path.rglob("card.yml")):
+            problems.append(Problem(_display(stray), 1, 1, "$", "cards are named card.yaml, not card.yml", "rename the file to card.yaml"))
+    return sorted(set(found)), problems
+
+
+def load_catalog(paths: Iterable[Path]) -> LoadResult:
+    """Load and validate every card, collecting all problems of all cards in one pass."""
+    card_paths, problems = find_cards(paths)
+    docs: dict[Path, Document] = {}
+    for card_path in card_paths:
+        doc, card_problems = check_card(card_path)
+        problems.extend(card_problems)
+        if doc is not None:
+            docs[card_path] = doc
+    problems.extend(cross_card_problems(docs))
+    result = LoadResult(problems=sorted(problems))
+    if result.ok:
+        result.cards = sorted((card_from_data(doc.data, path) for path, doc in docs.items()), key=lambda c: c.id)
+    log.debug("loaded %d cards, %d problems", len(card_paths), len(problems))
+    return result

@@ -1,0 +1,233 @@
+"""Safe YAML loading that remembers where every value came from.
+
+Cards are untrusted. We never construct Python objects from tags, refuse anchors and aliases
+(the "billion laughs" bomb and merge keys), refuse duplicate keys, and resolve plain scalars by
+the YAML 1.2 core schema, except that the YAML 1.1 booleans (yes/no/on/off) are errors: they
+silently turn a country code or a licence name into `False`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .problems import PathPart, Problem, json_path
+
+log = logging.getLogger(__name__)
+
+MAX_CARD_BYTES = 256 * 1024
+MAX_DEPTH = 32
+
+_CORE = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "seq", "map")}
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_YAML11_BOOL = re.compile(r"^(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF)$")
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_OCT = re.compile(r"^0o[0-7]+$")
+_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
+_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
+
+
+@dataclass(frozen=True)
+class Position:
+    line: int  # 1-based
+    col: int  # 1-based
+
+
+@dataclass
+class Document:
+    """A loaded YAML file: its plain data and the position of every value and mapping key."""
+
+    file: str
+    data: Any
+    values: dict[tuple[PathPart, ...], Position] = field(default_factory=dict)
+    keys: dict[tuple[PathPart, ...], Position] = field(default_factory=dict)
+    block: set[tuple[PathPart, ...]] = field(default_factory=set)  # values written as | or > block scalars
+
+    def position(self, path: tuple[PathPart, ...], *, key: bool = False) -> Position:
+        """Where `path` is; falls back to the nearest ancestor that exists (for missing fields)."""
+        table = self.keys if key else self.values
+        if path in table:
+            return table[path]
+        while path:
+            path = path[:-1]
+            if path in self.values:
+                return self.values[path]
+        return Position(1, 1)
+
+
+def _pos(mark: yaml.Mark) -> Position:
+    return Position(mark.line + 1, mark.column + 1)
+
+
+class _Converter:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+        self.doc = Document(file=file, data=None)
+        self._implicit = yaml.resolver.Resolver()
+
+    def problem(self, where: Position, path: tuple[PathPart, ...], message: str, hint: str) -> None:
+        self.problems.append(Problem(self.file, where.line, where.col, json_path(path), message, hint))
+
+    def convert(self, node: yaml.Node, path: tuple[PathPart, ...], depth: int = 0) -> Any:
+        where = _pos(node.start_mark)
+        self.doc.values[path] = where
+        if depth > MAX_DEPTH:
+            self.problem(where, path, f"nesting deeper than {MAX_DEPTH} levels", "cards are shallow; flatten this value")
+            return None
+        if node.tag not in _ALLOWED_TAGS:
+            self.problem(
+                where, path, f"YAML tag {node.tag.replace(_CORE, '!!')!r} is not allowed",
+                "cards hold plain data only: remove the tag",
+            )
+            return None
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        return self._scalar(node, path, where)
+
+    def _mapping(self, node: yaml.MappingNode, path: tuple[PathPart, ...], depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key_where = _pos(key_node.start_mark)
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _ALLOWED_TAGS:
+                self.problem(key_where, path, "mapping keys must be plain text", "write the key as a plain word")
+                continue
+            key = self._scalar(key_node, path, key_where)
+            if not isinstance(key, str):
+                self.problem(
+                    key_where, path, f"key {key_node.value!r} is read as {type(key).__name__}, not text",
+                    f'quote it: "{key_node.value}"',
+                )
+                continue
+            if key in out:
+                first = self.doc.keys[path + (key,)]
+                self.problem(
+                    key_where, path + (key,), f"duplicate key {key!r} (first defined at line {first.line})",
+                    "remove one of the two; YAML would silently keep only the last",
+                )
+                continue
+            self.doc.keys[path + (key,)] = key_where
+            out[key] = self.convert(value_node, path + (key,), depth + 1)
+        return out
+
+    def _scalar(self, node: yaml.ScalarNode, path: tuple[PathPart, ...], where: Position) -> Any:
+        text = node.value
+        if node.style in ("|", ">"):
+            self.doc.block.add(path)
+        if node.style is not None:  # quoted or block scalar: always text
+            return text
+        implicit = self._implicit.resolve(yaml.ScalarNode, text, (True, False))
+        if node.tag != implicit:  # an explicit standard tag such as !!str
+            return _construct_tagged(node.tag, text)
+        if _YAML11_BOOL.match(text):
+            self.problem(
+                where, path, f"{text!r} is a YAML 1.1 boolean, ambiguous in a card",
+                f'quote it ("{text}") if you mean the text, or write true/false',
+            )
+            return text
+        return _resolve_plain(text)
+
+
+def _construct_tagged(tag: str, text: str) -> Any:
+    if tag == _CORE + "str":
+        return text
+    return _resolve_plain(text)
+
+
+def _resolve_plain(text: str) -> Any:
+    """Resolve a plain scalar by the YAML 1.2 core schema (no sexagesimals, no dates, no 010 octals)."""
+    if _NULL.match(text):
+        return None
+    if text in _BOOL:
+        return _BOOL[text]
+    if _INT.match(text):
+        return int(text)
+    if _OCT.match(text):
+        return int(text[2:], 8)
+    if _HEX.match(text):
+        return int(text[2:], 16)
+    if _FLOAT.match(text):
+        return float(text)
+    if _INF.match(text):
+        return -math.inf if text.startswith("-") else math.inf
+    if _NAN.match(text):
+        return math.nan
+    return text
+
+
+def _check_events(text: str, conv: _Converter) -> bool:
+    """Refuse anchors, aliases and multiple documents before composing (an alias bomb is cheap to parse but not to walk)."""
+    documents = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        where = _pos(event.start_mark)
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            conv.problem(
+                where, (), "YAML anchors and aliases (&name, *name, <<) are not allowed",
+                "write each value out in full; cards must read the same to people and parsers",
+            )
+            return False
+        if isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                conv.problem(where, (), "more than one YAML document in the card", "remove the '---' line and what follows")
+                return False
+    return True
+
+
+def load_yaml_text(text: str, file: str) -> tuple[Document | None, list[Problem]]:
+    """Load one YAML document; returns the document (None if it could not be parsed) and every problem found.
+
+    Problems such as duplicate keys still yield a document, so validation can report the rest too.
+    """
+    conv = _Converter(file)
+    try:
+        if not _check_events(text, conv):
+            return None, conv.problems
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = _pos(mark) if mark else Position(1, 1)
+        what = exc.problem or exc.context or "invalid YAML"
+        conv.problem(where, (), f"YAML syntax error: {what}", "check the indentation and quoting on this line and the one above")
+        return None, conv.problems
+    except yaml.YAMLError as exc:
+        conv.problem(Position(1, 1), (), f"YAML error: {exc}", "check that the file is a YAML mapping")
+        return None, conv.problems
+    if node is None:
+        conv.problem(Position(1, 1), (), "the card is empty", "start from `modelshelf new ORG/NAME`")
+        return None, conv.problems
+    conv.doc.data = conv.convert(node, ())
+    return conv.doc, conv.problems
+
+
+def load_yaml_file(path: Path, display: str | None = None, max_bytes: int = MAX_CARD_BYTES) -> tuple[Document | None, list[Problem]]:
+    """Read and load a card file, refusing oversized files and bad encodings before parsing."""
+    file = display or str(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return None, [Problem(file, 1, 1, "$", f"the card is {size} bytes, more than the {max_bytes} allowed",
+                                  "keep the card small: move long prose into README.md beside it")]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(file, 1, 1, "$", f"cannot read the card: {exc.strerror}", "check the file exists and is readable")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [Problem(file, line, col, "$", f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", "save the card as UTF-8")]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return load_yaml_text(text, file)

@@ -1,0 +1,379 @@
+"""Validation: every problem of every card, each with file, line, column, JSON path and a hint.
+
+Schema checks come from `schema/card.schema.json` (JSON Schema 2020-12); the checks a schema
+cannot express (the id matches the folder, files stay inside the model folder, SPDX ids, safe
+Markdown, references between fields, ids unique across the catalog) live here.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import logging
+import os
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable
+
+import jsonschema
+import markdown
+import yaml
+from jsonschema.exceptions import ValidationError, best_match
+
+from . import DATA_DIR, SCHEMA_PATH
+from .loader import Document, Position, load_yaml_file
+from .problems import PathPart, Problem, json_path
+
+log = logging.getLogger(__name__)
+
+MAX_COMMITTED_ONNX_BYTES = 10 * 1024 * 1024
+CARD_FILE = "card.yaml"
+
+# Step parameters: which each op needs and which it may take.
+STEP_PARAMS: dict[str, tuple[set[str], set[str]]] = {
+    "scale": ({"factor"}, set()),
+    "normalize": ({"mean", "std"}, set()),
+    "resize": ({"width", "height"}, set()),
+    "grayscale": (set(), set()),
+    "layout": ({"from", "to"}, set()),
+    "cast": ({"dtype"}, set()),
+    "softmax": (set(), set()),
+    "topk": ({"k"}, set()),
+    "threshold": ({"value"}, set()),
+}
+
+_UNSAFE_TAGS = {"script", "iframe", "frame", "frameset", "object", "embed", "applet", "style", "link", "meta",
+                "base", "form", "input", "button", "textarea", "select", "svg", "math", "template", "noscript"}
+_URL_ATTRS = {"href", "src", "action", "formaction", "xlink:href", "srcset", "poster", "background"}
+
+
+@functools.cache
+def card_schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@functools.cache
+def _validator() -> jsonschema.Draft202012Validator:
+    schema = card_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+@functools.cache
+def spdx_ids() -> frozenset[str]:
+    lines = (DATA_DIR / "spdx.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+@functools.cache
+def tasks() -> tuple[dict[str, str], ...]:
+    """The documented tasks (catalog/data/tasks.yaml, our own trusted file)."""
+    return tuple(yaml.safe_load((DATA_DIR / "tasks.yaml").read_text(encoding="utf-8")))
+
+
+def task_ids() -> list[str]:
+    return [t["id"] for t in tasks()]
+
+
+def _suggest(value: str, choices: Iterable[str]) -> str | None:
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if value.strip().lower() in lowered:
+        return lowered[value.strip().lower()]
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+@dataclass
+class _Reporter:
+    doc: Document
+    problems: list[Problem]
+
+    def add(self, path: tuple[PathPart, ...], message: str, hint: str = "", *, key: bool = False,
+            where: Position | None = None) -> None:
+        pos = where or self.doc.position(path, key=key)
+        self.problems.append(Problem(self.doc.file, pos.line, pos.col, json_path(path), message, hint))
+
+
+# ---------------------------------------------------------------- schema errors
+
+def _schema_problems(rep: _Reporter) -> None:
+    for error in _validator().iter_errors(rep.doc.data):
+        _report_schema_error(rep, error)
+
+
+def _fmt(template: str, value: Any) -> str:
+    return template.format(value=value)
+
+
+def _report_schema_error(rep: _Reporter, error: ValidationError) -> None:
+    path = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = sorted(error.schema.get("properties", {}))
+        for extra in sorted(set(error.instance) - set(known)):
+            guess = _suggest(extra, known)
+            hint = f"did you mean {guess!r}?" if guess else f"remove it; allowed here: {', '.join(known)}"
+            rep.add(path + (extra,), f"unknown field {extra!r}", hint, key=True)
+        return
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "?"
+        rep.add(path + (missing,), f"missing required field {missing!r}", f"add {missing}: to this mapping (see the card reference)")
+        return
+    message = _fmt(schema["x-message"], error.instance) if "x-message" in schema else None
+    hint = schema.get("x-hint", "")
+    if message is None and error.validator in ("oneOf", "anyOf") and error.context:
+        _report_schema_error(rep, best_match(error.context))
+        return
+    if message is None:
+        message, hint = _describe(error, hint)
+    rep.add(path, message, hint)
+
+
+def _describe(error: ValidationError, hint: str) -> tuple[str, str]:
+    value = error.instance
+    v = error.validator
+    if v == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
+        got = "null" if value is None else {bool: "boolean", int: "integer", float: "number", str: "text",
+                                            list: "list", dict: "mapping"}.get(type(value), type(value).__name__)
+        hint = hint or ("quote the value" if wanted == "string" else f"write a {wanted} here")
+        return f"expected {wanted}, got {got} {_short(value)}", hint
+    if v == "enum":
+        options = [str(o) for o in error.validator_value]
+        guess = _suggest(str(value), options) if isinstance(value, str) else None
+        hint = f"did you mean {guess!r}?" if guess else "use one of: " + ", ".join(options)
+        return f"{_short(value)} is not one of the allowed values", hint
+    if v == "format":
+        return f"{_short(value)} is not a valid {error.validator_value}", hint or "write a full address such as https://example.org/"
+    if v == "pattern":
+        return f"{_short(value)} does not have the expected form", hint or f"it must match {error.validator_value}"
+    if v in ("maxLength", "minLength"):
+        n = error.validator_value
+        return (f"text is {len(value)} characters, more than the {n} allowed" if v == "maxLength"
+                else f"text must have at least {n} character{'s' if n != 1 else ''}"), hint or "shorten or fill it in"
+    if v in ("maxItems", "minItems"):
+        n = error.validator_value
+        return (f"list has {len(value)} items, more than the {n} allowed" if v == "maxItems"
+                else f"list needs at least {n} item{'s' if n != 1 else ''}"), hint or "adjust the list"
+    if v == "uniqueItems":
+        return "list has repeated items", hint or "remove the duplicates"
+    if v in ("minimum", "maximum"):
+        return f"{value} is out of range ({v} {error.validator_value})", hint or "use a value in range"
+    return error.message, hint
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------- semantic checks
+
+def _semantic_problems(rep: _Reporter, card_path: Path, expected_id: str | None) -> None:
+    data = rep.doc.data
+    folder = card_path.parent
+    ident = data.get("id")
+    if isinstance(ident, str) and expected_id is not None and ident != expected_id:
+        rep.add(("id",), f"{ident!r} does not match the card's folder {expected_id!r}",
+                f"set id: {expected_id}, or move the card to models/{ident}/card.yaml")
+
+    lic = data.get("license")
+    if isinstance(lic, str):
+        if lic == "other":
+            for needed in ("license_name", "license_link"):
+                if needed not in data:
+                    rep.add((needed,), f"license: other needs {needed}", f"add {needed}: with the licence's name and a link to its text")
+        elif lic not in spdx_ids():
+            guess = _suggest(lic, spdx_ids())
+            hint = f"did you mean {guess!r}?" if guess else "use an SPDX id such as MIT or Apache-2.0, or license: other with license_name and license_link"
+            rep.add(("license",), f"{lic!r} is not a known SPDX licence id", hint)
+
+    task = data.get("task")
+    if isinstance(task, str) and task not in task_ids():
+        guess = _suggest(task, task_ids())
+        rep.add(("task",), f"{task!r} is not a known task",
+                f"did you mean {guess!r}?" if guess else "use one of: " + ", ".join(task_ids()))
+
+    source = data.get("source")
+    if isinstance(source, dict):
+        for kind in ("file", "recipe"):
+            if isinstance(source.get(kind), str):
+                _check_local_file(rep, ("source", kind), source[kind], folder,
+                                  max_bytes=MAX_COMMITTED_ONNX_BYTES if kind == "file" else None)
+
+    _check_description(rep, data, folder)
+
+    declared = {d.get("id") for d in data.get("datasets") or [] if isinstance(d, dict)}
+    for i, metric in enumerate(data.get("metrics") or []):
+        if isinstance(metric, dict) and isinstance(metric.get("dataset"), str) and metric["dataset"] not in declared:
+            rep.add(("metrics", i, "dataset"), f"dataset {metric['dataset']!r} is not declared under datasets",
+                    f"add '- id: {metric['dataset']}' to datasets, or fix the id")
+
+    names = {kind: [t.get("name") for t in data.get(kind) or [] if isinstance(t, dict)] for kind in ("inputs", "outputs")}
+    for kind in ("inputs", "outputs"):
+        seen: set[str] = set()
+        for i, name in enumerate(names[kind]):
+            if name in seen:
+                rep.add((kind, i, "name"), f"{kind[:-1]} name {name!r} is used twice", "each tensor name must be unique")
+            seen.add(name)
+    for i, example in enumerate(data.get("examples") or []):
+        if not isinstance(example, dict):
+            continue
+        for kind in ("inputs", "outputs"):
+            given = example.get(kind)
+            if isinstance(given, dict):
+                for name in given:
+                    if name not in names[kind]:
+                        rep.add(("examples", i, kind, name), f"{name!r} is not one of the card's {kind}",
+                                f"use one of: {', '.join(str(n) for n in names[kind])}", key=True)
+        if isinstance(example.get("inputs"), dict):
+            for name in names["inputs"]:
+                if name not in example["inputs"]:
+                    rep.add(("examples", i, "inputs"), f"example gives no value for input {name!r}", f"add {name}: to the example's inputs")
+
+    for kind in ("preprocessing", "postprocessing"):
+        for i, step in enumerate(data.get(kind) or []):
+            if not isinstance(step, dict) or step.get("op") not in STEP_PARAMS:
+                continue
+            needed, optional = STEP_PARAMS[step["op"]]
+            for param in sorted(needed - set(step)):
+                rep.add((kind, i), f"step {step['op']!r} needs {param!r}", f"add {param}: to this step")
+            for param in sorted(set(step) - needed - optional - {"op"}):
+                rep.add((kind, i, param), f"step {step['op']!r} takes no {param!r}",
+                        f"remove it; {step['op']} takes {', '.join(sorted(needed | optional)) or 'no parameters'}", key=True)
+
+
+def _check_local_file(rep: _Reporter, path: tuple[PathPart, ...], rel: str, folder: Path, max_bytes: int | None) -> None:
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or rel.startswith("\\") or ":" in pure.parts[0] or ".." in pure.parts:
+        rep.add(path, f"{rel!r} points outside the model folder", "give a path relative to the card, inside its folder")
+        return
+    target = folder / pure
+    try:
+        inside = target.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        inside = False
+    if not inside:
+        rep.add(path, f"{rel!r} resolves outside the model folder (through a symbolic link)", "replace the link with the file itself")
+        return
+    if not target.is_file():
+        rep.add(path, f"file {rel!r} does not exist beside the card", f"add {rel} to {folder.as_posix()}/ or fix the path")
+        return
+    if target.is_symlink():
+        rep.add(path, f"{rel!r} is a symbolic link", "commit the file itself, not a link")
+        return
+    if max_bytes is not None and target.stat().st_size > max_bytes:
+        rep.add(path, f"{rel!r} is {target.stat().st_size} bytes, more than the {max_bytes} that may be committed",
+                "host the file elsewhere and use source: {url, sha256, size}")
+
+
+class _UnsafeHTML(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _UNSAFE_TAGS:
+            self.found.append(f"<{tag}>")
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.found.append(f"the event handler attribute {name!r}")
+            elif name in _URL_ATTRS and value and value.strip().lower().replace("\t", "").startswith(("javascript:", "vbscript:", "data:text")):
+                self.found.append(f"a {value.split(':')[0].strip()}: link")
+
+
+def unsafe_html(markdown_text: str) -> list[str]:
+    """What in this Markdown would run script or restyle the page if it were not sanitised."""
+    parser = _UnsafeHTML()
+    parser.feed(markdown.markdown(markdown_text))
+    parser.feed(markdown_text)  # raw HTML that Markdown would have escaped still counts as an attempt
+    return list(dict.fromkeys(parser.found))
+
+
+def _line_of(text: str, needle: str) -> int:
+    idx = text.lower().find(needle.lower())
+    return text.count("\n", 0, idx) if idx >= 0 else 0
+
+
+def _check_description(rep: _Reporter, data: dict[str, Any], folder: Path) -> None:
+    text = data.get("description")
+    if isinstance(text, str):
+        for what in unsafe_html(text):
+            start = rep.doc.position(("description",))
+            needle = what.split("'")[1] if "'" in what else what.strip("<>").split(":")[0]
+            offset = _line_of(text, needle)
+            # A block scalar (| or >) starts on the line after its indicator.
+            block = ("description",) in rep.doc.block
+            line = start.line + offset + (1 if block else 0)
+            rep.add(("description",), f"{what} is not allowed in the description",
+                    "contributor HTML is sanitised; remove it and use Markdown for formatting",
+                    where=Position(line, start.col if offset == 0 and not block else 1))
+        return
+    readme = folder / "README.md"
+    if "description" not in data and not readme.is_file():
+        rep.add(("description",), "no description: the card has none and there is no README.md beside it",
+                "add description: | followed by Markdown, or a README.md beside the card")
+    elif readme.is_file():
+        text = readme.read_text(encoding="utf-8", errors="replace")
+        for what in unsafe_html(text):
+            needle = what.split("'")[1] if "'" in what else what.strip("<>").split(":")[0]
+            rep.problems.append(Problem(_display(readme), _line_of(text, needle) + 1, 1, "$.description",
+                                        f"{what} is not allowed in README.md",
+                                        "contributor HTML is sanitised; remove it and use Markdown for formatting"))
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------- entry points
+
+def expected_id_for(card_path: Path) -> str | None:
+    """`org/name` from models/<org>/<name>/card.yaml (None when the card is not in such a folder)."""
+    parts = card_path.resolve().parts
+    if len(parts) >= 3:
+        return f"{parts[-3]}/{parts[-2]}"
+    return None
+
+
+def validate_document(doc: Document, card_path: Path) -> list[Problem]:
+    """Schema and semantic problems of one loaded card."""
+    rep = _Reporter(doc, [])
+    if not isinstance(doc.data, dict):
+        rep.add((), "a card must be a YAML mapping of fields", "start from `modelshelf new ORG/NAME`")
+        return rep.problems
+    _schema_problems(rep)
+    _semantic_problems(rep, card_path, expected_id_for(card_path))
+    return rep.problems
+
+
+def check_card(card_path: Path) -> tuple[Document | None, list[Problem]]:
+    """Load and validate one card file; the document is None only when the YAML itself could not be loaded."""
+    doc, problems = load_yaml_file(card_path, _display(card_path))
+    if doc is None:
+        return None, problems
+    return doc, problems + validate_document(doc, card_path)
+
+
+def cross_card_problems(docs: dict[Path, Document]) -> list[Problem]:
+    """Ids must be unique across the catalog, also when compared without case."""
+    problems: list[Problem] = []
+    seen: dict[str, tuple[str, Path]] = {}
+    for card_path, doc in sorted(docs.items()):
+        ident = doc.data.get("id") if isinstance(doc.data, dict) else None
+        if not isinstance(ident, str):
+            continue
+        pos = doc.position(("id",))
+        if ident.lower() in seen:
+            other_id, other = seen[ident.lower()]
+            what = f"duplicate id {ident!r}" if other_id == ident else f"id {ident!r} differs only by case from {other_id!r}"
+            problems.append(Problem(doc.file, pos.line, pos.col, "$.id", f"{what} (also in {_display(other)})",
+                                    "every model needs its own id; rename one of them"))
+        else:
+            seen[ident.lower()] = (ident, card_path)
+    return problems
