@@ -20,6 +20,7 @@ class LoadResult:
 
     cards: list[Card] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    documents: dict[str, Document] = field(default_factory=dict)  # card id -> loaded YAML with positions
 
     @property
     def ok(self) -> bool:
@@ -57,5 +58,6 @@ def load_catalog(paths: Iterable[Path]) -> LoadResult:
     result = LoadResult(problems=sorted(problems))
     if result.ok:
         result.cards = sorted((card_from_data(doc.data, path) for path, doc in docs.items()), key=lambda c: c.id)
+        result.documents = {doc.data["id"]: doc for doc in docs.values()}
     log.debug("loaded %d cards, %d problems", len(card_paths), len(problems))
     return result

@@ -1,0 +1,1 @@
+"""Modelshelf's build: recipes, ONNX checks, enrichment, pages, search index, the mkdocs plugin, the CLI."""

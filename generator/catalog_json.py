@@ -1,0 +1,45 @@
+"""catalog.json: every card, machine-readable, with the size and SHA-256 of every published file.
+
+This is what `modelshelf pull` and other tools read. It has no timestamps, so an unchanged
+catalog gives the same bytes.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any
+
+from .enrich import ModelEntry
+
+FORMAT_VERSION = 1
+
+
+def _artifact(a, entry: ModelEntry) -> dict[str, Any]:
+    return {"name": a.filename, "kind": a.kind, "size": a.size, "sha256": a.sha256, "url": a.url, "verified": a.verified}
+
+
+def catalog_document(entries: list[ModelEntry], site_url: str) -> dict[str, Any]:
+    try:
+        version = importlib.metadata.version("modelshelf")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return {
+        "format_version": FORMAT_VERSION,
+        "generator": f"modelshelf {version}",
+        "site_url": site_url,
+        "models": [
+            {
+                "id": e.card.id,
+                "version": e.card.version,
+                "page": e.url,
+                "task": e.card.task,
+                "card": e.card.raw,
+                "files": [_artifact(a, e) for a in e.files],
+                "signature": {
+                    "opset": e.signature.opset,
+                    "inputs": [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in e.signature.inputs],
+                    "outputs": [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in e.signature.outputs],
+                },
+            }
+            for e in entries
+        ],
+    }

@@ -1,0 +1,193 @@
+"""Enrichment: every derived value a page, the search index or catalog.json shows, computed once.
+
+For each card: produce its ONNX file (committed, or by its recipe), check it, read its signature,
+compare it with the card, hash it, and prepare the sanitised description and usage snippets.
+Templates only print what this module computes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from catalog.loader import Document
+from catalog.model import Card
+from catalog.problems import Problem, json_path
+from catalog.validate import tasks
+
+from .errors import BuildError, CatalogInvalid
+from .onnx_info import Signature, TensorInfo, check_model, declared_tensor, read_signature, signature_mismatches
+from .recipes import run_recipe, tool_versions
+from .sanitize import render_markdown
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A published file: where its bytes are on disk (None for url sources), where the site serves it."""
+
+    filename: str
+    size: int
+    sha256: str
+    url: str  # relative to the site root, or absolute for url sources
+    local: Path | None
+    verified: bool  # True when this build hashed the bytes itself
+    kind: str  # "onnx" or "card"
+
+    @property
+    def size_text(self) -> str:
+        return human_size(self.size)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    card: Card
+    url: str  # page url relative to the site root, e.g. models/acme/iris/
+    src_uri: str  # virtual Markdown file, e.g. models/acme/iris.md
+    task_title: str
+    onnx: Artifact
+    files: tuple[Artifact, ...]
+    signature: Signature
+    signature_from_card: bool  # True when the ONNX bytes were not available to read
+    description_html: str
+    python_snippet: str
+    shell_snippet: str
+    recipe_cached: bool | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _files_prefix(card: Card, sha: str) -> str:
+    # Content hash in the URL: GitHub Pages caches for 10 minutes, and published versions never change.
+    return f"files/{card.id}/{card.version}/{sha[:12]}"
+
+
+def _snippet_value(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _python_snippet(card: Card, onnx_name: str) -> str:
+    lines = ["import numpy as np", "import onnxruntime as ort", "",
+             f"session = ort.InferenceSession({onnx_name!r}, providers=['CPUExecutionProvider'])"]
+    example = card.examples[0] if card.examples else None
+    feeds = []
+    for t in card.inputs:
+        value = dict(example.inputs).get(t.name) if example else None
+        if value is None:
+            shape = [1 if not isinstance(d, int) else d for d in t.shape]
+            lines.append(f"{_ident(t.name)} = np.zeros({shape}, dtype=np.{t.dtype})  # {t.description or 'your input'}")
+        else:
+            lines.append(f"{_ident(t.name)} = np.array({_snippet_value(value)}, dtype=np.{t.dtype})")
+        feeds.append(f"{t.name!r}: {_ident(t.name)}")
+    lines.append(f"outputs = session.run(None, {{{', '.join(feeds)}}})")
+    for i, t in enumerate(card.outputs):
+        lines.append(f"print({t.name!r}, outputs[{i}])")
+    return "\n".join(lines)
+
+
+def _ident(name: str) -> str:
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    return out if out and not out[0].isdigit() else f"x_{out}"
+
+
+def _shell_snippet(card: Card, artifact: Artifact, site_url: str) -> str:
+    url = artifact.url if artifact.url.startswith("https://") else f"{site_url.rstrip('/')}/{artifact.url}"
+    return "\n".join([
+        f"curl -fLo {artifact.filename} {url}",
+        f"echo '{artifact.sha256}  {artifact.filename}' | sha256sum -c -",
+    ])
+
+
+class _Problems:
+    def __init__(self, documents: dict[str, Document]) -> None:
+        self.documents = documents
+        self.items: list[Problem] = []
+
+    def add(self, card: Card, path: tuple[str | int, ...], message: str, hint: str) -> None:
+        doc = self.documents.get(card.id)
+        pos = doc.position(path) if doc else None
+        file = doc.file if doc else str(card.card_path)
+        self.items.append(Problem(file, pos.line if pos else 1, pos.col if pos else 1, json_path(path), message, hint))
+
+
+def _onnx_path(card: Card, cache_dir: Path, versions: dict[str, str | None]) -> tuple[Path | None, bool | None]:
+    if card.source.file:
+        return card.folder / card.source.file, None
+    if card.source.recipe:
+        out = run_recipe(card, cache_dir, versions=versions)
+        return out.model, out.cached
+    return None, None
+
+
+def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path, site_url: str) -> list[ModelEntry]:
+    """Turn validated cards into page-ready entries; raises CatalogInvalid with every model problem found."""
+    problems = _Problems(documents)
+    titles = {t["id"]: t["title"] for t in tasks()}
+    versions = tool_versions()
+    entries: list[ModelEntry] = []
+    for card in cards:
+        path, cached = _onnx_path(card, cache_dir, versions)
+        onnx_name = f"{card.short_name}.onnx"
+        if path is not None:
+            try:
+                check_model(path)
+                signature = read_signature(path)
+            except (onnx.checker.ValidationError, onnx.onnx_cpp2py_export.checker.ValidationError, ValueError, OSError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                problems.add(card, ("source",), f"the ONNX file is not a valid model: {first}",
+                             "re-export the model; `python -c \"import onnx; onnx.checker.check_model('model.onnx')\"` shows the details")
+                continue
+            for where, message, hint in signature_mismatches(card, signature):
+                problems.add(card, where, message, hint)
+            sha, size = sha256_file(path), path.stat().st_size
+            onnx_artifact = Artifact(onnx_name, size, sha, f"{_files_prefix(card, sha)}/{onnx_name}", path, True, "onnx")
+            from_card = False
+        else:
+            src = card.source
+            assert src.url and src.sha256 and src.size
+            onnx_artifact = Artifact(onnx_name, src.size, src.sha256, src.url, None, False, "onnx")
+            signature = Signature(tuple(declared_tensor(t) for t in card.inputs),
+                                  tuple(declared_tensor(t) for t in card.outputs), 0, 0, "")
+            from_card = True
+        card_sha, card_size = sha256_file(card.card_path), card.card_path.stat().st_size
+        card_artifact = Artifact("card.yaml", card_size, card_sha, f"{_files_prefix(card, onnx_artifact.sha256)}/card.yaml",
+                                 card.card_path, True, "card")
+        entries.append(ModelEntry(
+            card=card, url=f"models/{card.id}/", src_uri=f"models/{card.id}.md",
+            task_title=titles.get(card.task, card.task), onnx=onnx_artifact, files=(onnx_artifact, card_artifact),
+            signature=signature, signature_from_card=from_card,
+            description_html=render_markdown(card.description),
+            python_snippet=_python_snippet(card, onnx_name),
+            shell_snippet=_shell_snippet(card, onnx_artifact, site_url),
+            recipe_cached=cached,
+        ))
+    if problems.items:
+        raise CatalogInvalid(sorted(problems.items))
+    return entries
+
+
+__all__ = ["Artifact", "ModelEntry", "enrich", "human_size", "sha256_file", "BuildError", "TensorInfo"]

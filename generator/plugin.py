@@ -1,0 +1,102 @@
+"""The `modelshelf` mkdocs plugin: cards in, virtual pages, search data and artifacts out.
+
+Everything that can fail (loading, validating, running recipes, checking ONNX files, vendoring)
+happens in `on_config`, which mkdocs runs before it cleans or writes the site directory: a bad
+card aborts the build with the full problem list and leaves no half-written site.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config import config_options as c
+from mkdocs.config.base import Config
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin
+from mkdocs.structure.files import File, Files, InclusionLevel
+
+from catalog import SCHEMA_PATH
+from catalog.catalog import load_catalog
+from catalog.problems import format_problems
+
+from .catalog_json import catalog_document
+from .enrich import ModelEntry, enrich
+from .errors import BuildError, CatalogInvalid
+from .pages import render_pages
+from .recipes import default_cache_dir
+from .search_index import build_search
+from .vendor import vendored_files
+
+log = logging.getLogger(f"mkdocs.plugins.{__name__}")
+
+# Generated pages that the explicit nav lists; every other generated page stays out of the nav
+# (each page embeds the nav, so listing every model makes the build quadratic in the catalog).
+NAV_PAGES = {"index.md", "tasks/index.md", "licenses.md", "reference/card.md", "reference/cli.md"}
+
+
+class ModelshelfConfig(Config):
+    models_dir = c.Type(str, default="models")
+    cache_dir = c.Optional(c.Type(str))
+    node_modules = c.Type(str, default="node_modules")
+
+
+class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
+    def __init__(self) -> None:
+        self.entries: list[ModelEntry] = []
+        self.pages: dict[str, str] = {}
+        self.data_files: dict[str, str] = {}
+        self.copied: dict[str, Path] = {}
+
+    def _project_path(self, config: MkDocsConfig, value: str) -> Path:
+        base = Path(config.config_file_path).parent if config.config_file_path else Path.cwd()
+        return (base / value).resolve()
+
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        models_dir = self._project_path(config, self.config.models_dir)
+        project = self._project_path(config, ".")
+        cache_dir = self._project_path(config, self.config.cache_dir) if self.config.cache_dir else default_cache_dir(project)
+        site_url = config.site_url or "http://127.0.0.1:8000/"
+        if not models_dir.is_dir():
+            raise PluginError(f"models folder {models_dir} does not exist; set plugins.modelshelf.models_dir in mkdocs.yml")
+        try:
+            result = load_catalog([models_dir])
+            if not result.ok:
+                raise CatalogInvalid(result.problems)
+            self.entries = enrich(result.cards, result.documents, cache_dir=cache_dir, site_url=site_url)
+            vendored = vendored_files(self._project_path(config, self.config.node_modules))
+            self.pages = render_pages(self.entries, site_name=config.site_name)
+            index_json, docs_json = build_search(self.entries)
+        except CatalogInvalid as exc:
+            raise PluginError("the catalog has problems; nothing was written:\n" + format_problems(exc.problems)) from None
+        except BuildError as exc:
+            raise PluginError(f"{exc}\nNothing was written.") from None
+        self.data_files = {
+            "search/index.json": index_json,
+            "search/docs.json": docs_json,
+            "catalog.json": json.dumps(catalog_document(self.entries, site_url), indent=1, sort_keys=True),
+        }
+        self.copied = {f.dest: f.source for f in vendored}
+        self.copied["schema/card.schema.json"] = SCHEMA_PATH
+        for entry in self.entries:
+            for artifact in entry.files:
+                if artifact.local is not None:
+                    self.copied[artifact.url] = artifact.local
+        log.info("modelshelf: %d models, %d pages", len(self.entries), len(self.pages))
+        return config
+
+    def on_files(self, files: Files, *, config: MkDocsConfig) -> Files:
+        for src_uri, text in self.pages.items():
+            inclusion = InclusionLevel.INCLUDED if src_uri in NAV_PAGES else InclusionLevel.NOT_IN_NAV
+            files.append(File.generated(config, src_uri, content=text, inclusion=inclusion))
+        for dest, text in self.data_files.items():
+            files.append(File.generated(config, dest, content=text))
+        for dest, source in self.copied.items():
+            files.append(File.generated(config, dest, abs_src_path=str(source)))
+        return files
+
+    def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
+        server.watch(str(self._project_path(config, self.config.models_dir)))
+        return server

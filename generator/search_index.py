@@ -1,0 +1,51 @@
+"""The search data the home page loads: a prebuilt lunr index and one small record per model."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from lunr import lunr
+
+from .enrich import ModelEntry
+
+log = logging.getLogger(__name__)
+
+# Field boosts: a hit in the name matters most, then the id and tags, then the task and datasets.
+FIELDS = [
+    {"field_name": "name", "boost": 10},
+    {"field_name": "id", "boost": 5},
+    {"field_name": "tags", "boost": 5},
+    {"field_name": "task", "boost": 3},
+    {"field_name": "datasets", "boost": 3},
+    {"field_name": "summary", "boost": 2},
+    {"field_name": "description", "boost": 1},
+]
+
+
+def search_record(entry: ModelEntry) -> dict[str, Any]:
+    card = entry.card
+    return {
+        "id": card.id, "name": card.name, "version": card.version, "summary": card.summary,
+        "task": card.task, "task_title": entry.task_title, "license": card.license,
+        "framework": card.framework, "datasets": [d.id for d in card.datasets], "tags": list(card.tags),
+        "url": entry.url,
+        "metrics": [{"name": m.name, "value": m.value, "dataset": m.dataset, "split": m.split} for m in card.metrics],
+        "size": entry.onnx.size,
+    }
+
+
+def _lunr_document(entry: ModelEntry) -> dict[str, str]:
+    card = entry.card
+    return {
+        "id": card.id, "name": card.name, "tags": " ".join(card.tags),
+        "task": f"{card.task} {entry.task_title}", "datasets": " ".join(d.id.replace("/", " ") for d in card.datasets),
+        "summary": card.summary, "description": card.description,
+    }
+
+
+def build_search(entries: list[ModelEntry]) -> tuple[str, str]:
+    """(index.json, docs.json) as compact JSON text."""
+    docs = {"models": [search_record(e) for e in entries]}
+    index = lunr(ref="id", fields=FIELDS, documents=[_lunr_document(e) for e in entries])
+    return json.dumps(index.serialize(), separators=(",", ":")), json.dumps(docs, separators=(",", ":"))

@@ -1,0 +1,56 @@
+"""Build and serve the site through mkdocs, writing the site directory atomically."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from mkdocs.commands import build as mkdocs_build
+from mkdocs.commands import serve as mkdocs_serve
+from mkdocs.config import load_config
+from mkdocs.exceptions import Abort, ConfigurationError, PluginError
+
+log = logging.getLogger(__name__)
+
+
+class SiteBuildFailed(Exception):
+    """Raised by build_site/serve_site when mkdocs or the modelshelf plugin aborted; no site was written."""
+
+
+def build_site(config_file: Path, *, site_dir: Path | None = None, strict: bool = False) -> Path:
+    """Build into a fresh folder beside the target and swap it in, so a failure leaves the old site intact."""
+    try:
+        config = load_config(str(config_file), strict=strict)
+    except (ConfigurationError, OSError) as exc:
+        raise SiteBuildFailed(f"{config_file}: {exc}") from None
+    target = Path(site_dir or config.site_dir).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    config.site_dir = str(staging)
+    try:
+        mkdocs_build.build(config)
+    except (Abort, PluginError, ConfigurationError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise SiteBuildFailed(f"build failed: {exc}\nNo site was written; {target} is unchanged.") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    os.chmod(staging, 0o755)
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def serve_site(config_file: Path, *, dev_addr: str, livereload: bool) -> None:
+    """`mkdocs serve` on the given address (build in a temporary folder, rebuild on changes)."""
+    try:
+        mkdocs_serve.serve(config_file=str(config_file), livereload=livereload, dev_addr=dev_addr)
+    except (Abort, PluginError, ConfigurationError) as exc:
+        raise SiteBuildFailed(f"serve failed: {exc}") from None
