@@ -174,7 +174,7 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
                                   tuple(declared_tensor(t) for t in card.outputs), 0, 0, "")
             from_card = True
         card_sha, card_size = sha256_file(card.card_path), card.card_path.stat().st_size
-        card_artifact = Artifact("card.yaml", card_size, card_sha, f"{_files_prefix(card, onnx_artifact.sha256)}/card.yaml",
+        card_artifact = Artifact("card.yaml", card_size, card_sha, f"{_files_prefix(card, card_sha)}/card.yaml",
                                  card.card_path, True, "card")
         entries.append(ModelEntry(
             card=card, url=f"models/{card.id}/", src_uri=f"models/{card.id}.md",

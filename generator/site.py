@@ -19,6 +19,20 @@ class SiteBuildFailed(Exception):
     """Raised by build_site/serve_site when mkdocs or the modelshelf plugin aborted; no site was written."""
 
 
+class _ErrorCatcher(logging.Filter):
+    """Keeps mkdocs' own error lines (our problem lists) for the exception instead of letting it log them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            self.errors.append(record.getMessage())
+            return False
+        return True
+
+
 def build_site(config_file: Path, *, site_dir: Path | None = None, strict: bool = False) -> Path:
     """Build into a fresh folder beside the target and swap it in, so a failure leaves the old site intact."""
     try:
@@ -29,14 +43,22 @@ def build_site(config_file: Path, *, site_dir: Path | None = None, strict: bool 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     config.site_dir = str(staging)
+    catcher = _ErrorCatcher()
+    build_log = logging.getLogger(mkdocs_build.__name__)
+    build_log.addFilter(catcher)
     try:
+        config.plugins.on_startup(command="build", dirty=False)
         mkdocs_build.build(config)
     except (Abort, PluginError, ConfigurationError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise SiteBuildFailed(f"build failed: {exc}\nNo site was written; {target} is unchanged.") from None
+        why = "\n".join(catcher.errors) or str(exc)
+        raise SiteBuildFailed(f"{why}\nBuild aborted: no site was written; {target} is unchanged.") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        build_log.removeFilter(catcher)
+        config.plugins.on_shutdown()
     os.chmod(staging, 0o755)
     old = None
     if target.exists():

@@ -1,0 +1,80 @@
+"""Train a logistic-regression classifier on scikit-learn's bundled iris data and export it to ONNX.
+
+Usage: python recipe.py OUTDIR    (writes OUTDIR/model.onnx)
+
+Deterministic: a fixed split (test_size=0.3, stratified, random_state=0), a deterministic
+solver (lbfgs) and a pinned opset, so every run writes the same bytes. Before it succeeds, the
+script checks the ONNX model against scikit-learn on the test split (identical labels,
+probabilities within 1e-4) and exits with status 1 if they differ.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+SEED = 0
+TEST_SIZE = 0.3
+OPSET = 17
+PROB_TOLERANCE = 1e-4
+
+
+def main(outdir: Path) -> int:
+    outdir.mkdir(parents=True, exist_ok=True)
+    data = load_iris()
+    X = data.data.astype(np.float32)
+    y = data.target
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=TEST_SIZE, stratify=y, random_state=SEED)
+
+    clf = LogisticRegression(max_iter=1000)
+    model = make_pipeline(StandardScaler(), clf).fit(X_train, y_train)
+
+    onx = convert_sklearn(model, name="iris_logreg",
+                          initial_types=[("float_input", FloatTensorType([None, X.shape[1]]))],
+                          target_opset=OPSET, options={id(clf): {"zipmap": False}})
+    _dedupe_opsets(onx)
+    onnx.checker.check_model(onx, full_check=True)
+    path = outdir / "model.onnx"
+    path.write_bytes(onx.SerializeToString())
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    label, proba = sess.run(["label", "probabilities"], {"float_input": X_test})
+    diff = float(np.max(np.abs(proba - model.predict_proba(X_test))))
+    same = bool(np.array_equal(label, model.predict(X_test)))
+    acc = accuracy_score(y_test, label)
+    f1 = f1_score(y_test, label, average="macro")
+    print(f"iris-logreg: {len(X_test)} test rows, accuracy {acc:.4f}, f1_macro {f1:.4f}; "
+          f"onnx vs sklearn: labels identical={same}, max abs diff probabilities={diff:.2e}; "
+          f"{path.stat().st_size} bytes")
+    if not same or diff >= PROB_TOLERANCE:
+        print("error: the ONNX model does not match scikit-learn", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _dedupe_opsets(onx: onnx.ModelProto) -> None:
+    """skl2onnx 1.20 lists the default domain twice for pipelines; keep one entry per domain."""
+    versions: dict[str, int] = {}
+    for op in onx.opset_import:
+        versions[op.domain] = max(versions.get(op.domain, 0), op.version)
+    del onx.opset_import[:]
+    for domain, version in sorted(versions.items()):
+        onx.opset_import.add(domain=domain, version=version)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python recipe.py OUTDIR")
+    sys.exit(main(Path(sys.argv[1])))
