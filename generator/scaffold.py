@@ -58,13 +58,16 @@ from pathlib import Path
 
 import numpy as np
 from skl2onnx import to_onnx
+from skl2onnx.common.data_types import FloatTensorType
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 out = Path(sys.argv[1])
 X, y = load_iris(return_X_y=True)
 clf = LogisticRegression(max_iter=1000).fit(X, y)
-onx = to_onnx(clf, X[:1].astype(np.float32), options={type(clf): {"zipmap": False}})
+# zipmap off: onnxruntime-web cannot read ZipMap outputs. The input name must match the card.
+onx = to_onnx(clf, initial_types=[("float_input", FloatTensorType([None, 4]))],
+              options={type(clf): {"zipmap": False}}, target_opset=17)
 (out / "model.onnx").write_bytes(onx.SerializeToString())
 '''
 
