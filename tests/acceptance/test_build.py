@@ -223,3 +223,27 @@ def test_signature_mismatch_is_reported_at_the_card_line(tmp_path: Path) -> None
     assert result.exit_code == 1, result.output
     assert "card.yaml:13:10: $.outputs: outputs ['out'] do not match the ONNX graph's ['y']" in result.output
     assert not (tmp_path / "site").exists()
+
+
+HOSTILE = CARD.replace("name: Relu", "name: \"<script>alert('name')</script>\"").replace(
+    "summary: Clips negatives to zero.", "summary: \"<img src=x onerror=alert('summary')>\"").replace(
+    "inputs: [{name: x, dtype: float32, shape: [null, 2]}]",
+    "inputs: [{name: x, dtype: float32, shape: [null, 2], description: \"</td><script>alert('io')</script>\", features: [\"<b onmouseover=alert(1)>f\", g]}]",
+) + "labels: [\"<iframe src=javascript:alert(1)>\"]\nexamples: [{name: \"<svg onload=alert(1)>\", inputs: {x: [[1, -1]]}}]\n"
+
+
+def test_contributor_strings_cannot_inject_markup(tmp_path: Path) -> None:
+    """Every contributor string outside the description is escaped on the model page."""
+    models = tmp_path / "src" / "acme" / "relu"
+    models.mkdir(parents=True)
+    (models / "card.yaml").write_text(HOSTILE)
+    (models / "recipe.py").write_text(RECIPE)
+    os.environ.setdefault("COUNTER", str(tmp_path / "counter"))
+    config = make_project(tmp_path / "proj", tmp_path / "src", cache=tmp_path / "cache")
+    site = build_site(config, site_dir=tmp_path / "site")
+    for page in [site / "models/acme/relu/index.html", site / "index.html", site / "tasks/tabular-regression/index.html"]:
+        html = page.read_text()
+        assert "<script>alert" not in html, page
+        assert "<img src=x" not in html and "<iframe" not in html and "<svg onload" not in html, page
+        assert "<b onmouseover" not in html, page
+    assert "&lt;script&gt;alert(" in (site / "models/acme/relu/index.html").read_text()

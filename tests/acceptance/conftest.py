@@ -1,0 +1,136 @@
+"""Shared fixtures for acceptance tests that drive the built site in a real browser.
+
+The site is built once per session with `modelshelf build --site-dir DIR`, served over
+real HTTP from 127.0.0.1 (as GitHub Pages would serve it: no special headers), and
+opened in Debian's Chromium through Playwright (Playwright's own browser download does
+not work here).
+
+Set MODELSHELF_TEST_SITE=/path/to/site to test an already built site instead.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+
+
+def _modelshelf_command() -> list[str]:
+    script = Path(sys.executable).with_name("modelshelf")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("modelshelf")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "generator.cli"]
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real catalog (models/ of this repository) built into a temporary folder."""
+    prebuilt = os.environ.get("MODELSHELF_TEST_SITE")
+    if prebuilt:
+        site = Path(prebuilt)
+        assert (site / "index.html").is_file(), f"MODELSHELF_TEST_SITE={prebuilt} holds no built site"
+        return site
+    site = tmp_path_factory.mktemp("site")
+    result = subprocess.run(
+        [*_modelshelf_command(), "build", "--site-dir", str(site)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert result.returncode == 0, f"modelshelf build failed:\n{result.stdout}\n{result.stderr}"
+    return site
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@pytest.fixture(scope="session")
+def site_url(built_site: Path) -> Iterator[str]:
+    """Base URL (ending in /) of the built site, served by a real HTTP server on a free port."""
+    handler = functools.partial(_QuietHandler, directory=str(built_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium, shared by the session."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@dataclass
+class PageLog:
+    """What a page reported while a test ran: console errors, uncaught exceptions, and
+    requests that left 127.0.0.1 (the site must work offline)."""
+
+    errors: list[str] = field(default_factory=list)
+    external_requests: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def page_log() -> PageLog:
+    return PageLog()
+
+
+@pytest.fixture
+def page(browser: Any, site_url: str, page_log: PageLog) -> Iterator[Any]:
+    """A fresh 1280x900 page; console errors and page errors land in `page_log`."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(15_000)
+
+    def _block_external(route: Any) -> None:
+        page_log.external_requests.append(route.request.url)
+        route.abort()
+
+    context.route(lambda url: not url.startswith(site_url), _block_external)
+    new_page = context.new_page()
+    new_page.on("console", lambda msg: page_log.errors.append(msg.text) if msg.type == "error" else None)
+    new_page.on("pageerror", lambda exc: page_log.errors.append(f"uncaught: {exc}"))
+    try:
+        yield new_page
+    finally:
+        context.close()
