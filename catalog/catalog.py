@@ -27,10 +27,14 @@ class LoadResult:
         return not self.problems
 
 
-def find_cards(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
-    """Card files under the given paths (folders are searched for card.yaml; files are taken as cards)."""
+def find_cards(paths: Iterable[Path], root: Path | None = None) -> tuple[list[Path], list[Problem]]:
+    """Card files under the given paths (folders are searched for card.yaml; files are taken as cards).
+
+    With `root` (the models folder), a card found under it must sit exactly at root/<org>/<name>/card.yaml.
+    """
     found: list[Path] = []
     problems: list[Problem] = []
+    root = root.resolve() if root is not None else None
     for path in paths:
         if path.is_file():
             found.append(path)
@@ -39,15 +43,24 @@ def find_cards(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
             problems.append(Problem(_display(path), 1, 1, "$", "no such file or folder", "check the path"))
             continue
         for card in sorted(path.rglob(CARD_FILE)):
+            resolved = card.parent.resolve() / card.name
+            if root is not None and resolved.is_relative_to(root) and len(resolved.relative_to(root).parts) != 3:
+                problems.append(Problem(_display(card), 1, 1, "$", f"cards live at {_display(root)}/<org>/<name>/card.yaml, "
+                                        f"not {len(resolved.relative_to(root).parts) - 1} folders deep",
+                                        "move the model folder to <org>/<name> directly under the models folder"))
+                continue
             found.append(card)
         for stray in sorted(path.rglob("card.yml")):
             problems.append(Problem(_display(stray), 1, 1, "$", "cards are named card.yaml, not card.yml", "rename the file to card.yaml"))
     return sorted(set(found)), problems
 
 
-def load_catalog(paths: Iterable[Path]) -> LoadResult:
-    """Load and validate every card, collecting all problems of all cards in one pass."""
-    card_paths, problems = find_cards(paths)
+def load_catalog(paths: Iterable[Path], root: Path | None = None) -> LoadResult:
+    """Load and validate every card, collecting all problems of all cards in one pass.
+
+    `root` is the models folder; pass it so cards nested at the wrong depth are reported.
+    """
+    card_paths, problems = find_cards(paths, root)
     docs: dict[Path, Document] = {}
     for card_path in card_paths:
         doc, card_problems = check_card(card_path)

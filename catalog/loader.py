@@ -51,6 +51,8 @@ class Document:
     values: dict[tuple[PathPart, ...], Position] = field(default_factory=dict)
     keys: dict[tuple[PathPart, ...], Position] = field(default_factory=dict)
     block: set[tuple[PathPart, ...]] = field(default_factory=set)  # values written as | or > block scalars
+    refused: set[tuple[PathPart, ...]] = field(default_factory=set)  # values the loader already reported
+    lines: list[str] = field(default_factory=list)  # the source text, to point inside long values
 
     def position(self, path: tuple[PathPart, ...], *, key: bool = False) -> Position:
         """Where `path` is; falls back to the nearest ancestor that exists (for missing fields)."""
@@ -64,6 +66,16 @@ class Document:
         return Position(1, 1)
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose composer remembers which scalars carried a tag written in the card."""
+
+    def compose_scalar_node(self, anchor: str | None) -> yaml.ScalarNode:
+        event = self.peek_event()
+        node = super().compose_scalar_node(anchor)
+        node.explicit_tag = event.tag not in (None, "!")  # type: ignore[attr-defined]
+        return node
+
+
 def _pos(mark: yaml.Mark) -> Position:
     return Position(mark.line + 1, mark.column + 1)
 
@@ -73,9 +85,9 @@ class _Converter:
         self.file = file
         self.problems: list[Problem] = []
         self.doc = Document(file=file, data=None)
-        self._implicit = yaml.resolver.Resolver()
 
     def problem(self, where: Position, path: tuple[PathPart, ...], message: str, hint: str) -> None:
+        self.doc.refused.add(path)
         self.problems.append(Problem(self.file, where.line, where.col, json_path(path), message, hint))
 
     def convert(self, node: yaml.Node, path: tuple[PathPart, ...], depth: int = 0) -> Any:
@@ -84,7 +96,8 @@ class _Converter:
         if depth > MAX_DEPTH:
             self.problem(where, path, f"nesting deeper than {MAX_DEPTH} levels", "cards are shallow; flatten this value")
             return None
-        if node.tag not in _ALLOWED_TAGS:
+        explicit = getattr(node, "explicit_tag", True)
+        if node.tag not in _ALLOWED_TAGS and (explicit or not isinstance(node, yaml.ScalarNode)):
             self.problem(
                 where, path, f"YAML tag {node.tag.replace(_CORE, '!!')!r} is not allowed",
                 "cards hold plain data only: remove the tag",
@@ -100,13 +113,14 @@ class _Converter:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key_where = _pos(key_node.start_mark)
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _ALLOWED_TAGS:
+            if not isinstance(key_node, yaml.ScalarNode) or (key_node.tag not in _ALLOWED_TAGS and getattr(key_node, "explicit_tag", True)):
                 self.problem(key_where, path, "mapping keys must be plain text", "write the key as a plain word")
                 continue
             key = self._scalar(key_node, path, key_where)
             if not isinstance(key, str):
+                kind = "null" if key is None else {bool: "a boolean", int: "a number", float: "a number"}.get(type(key), "a value")
                 self.problem(
-                    key_where, path, f"key {key_node.value!r} is read as {type(key).__name__}, not text",
+                    key_where, path, f"key {key_node.value!r} is read as {kind}, not text",
                     f'quote it: "{key_node.value}"',
                 )
                 continue
@@ -127,9 +141,13 @@ class _Converter:
             self.doc.block.add(path)
         if node.style is not None:  # quoted or block scalar: always text
             return text
-        implicit = self._implicit.resolve(yaml.ScalarNode, text, (True, False))
-        if node.tag != implicit:  # an explicit standard tag such as !!str
-            return _construct_tagged(node.tag, text)
+        if getattr(node, "explicit_tag", False):  # a standard tag written in the card, such as !!str
+            value = _construct_tagged(node.tag, text)
+            if value is _BAD:
+                self.problem(where, path, f"{text!r} cannot be read as {node.tag.replace(_CORE, '!!')}",
+                             "remove the tag or fix the value")
+                return None
+            return value
         if _YAML11_BOOL.match(text):
             self.problem(
                 where, path, f"{text!r} is a YAML 1.1 boolean, ambiguous in a card",
@@ -139,10 +157,22 @@ class _Converter:
         return _resolve_plain(text)
 
 
+_BAD = object()
+
+
 def _construct_tagged(tag: str, text: str) -> Any:
     if tag == _CORE + "str":
         return text
-    return _resolve_plain(text)
+    value = _resolve_plain(text)
+    if tag == _CORE + "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tag == _CORE + "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tag == _CORE + "bool" and isinstance(value, bool):
+        return value
+    if tag == _CORE + "null" and value is None:
+        return None
+    return _BAD
 
 
 def _resolve_plain(text: str) -> Any:
@@ -169,7 +199,7 @@ def _resolve_plain(text: str) -> Any:
 def _check_events(text: str, conv: _Converter) -> bool:
     """Refuse anchors, aliases and multiple documents before composing (an alias bomb is cheap to parse but not to walk)."""
     documents = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=_Loader):
         where = _pos(event.start_mark)
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             conv.problem(
@@ -194,7 +224,7 @@ def load_yaml_text(text: str, file: str) -> tuple[Document | None, list[Problem]
     try:
         if not _check_events(text, conv):
             return None, conv.problems
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = _pos(mark) if mark else Position(1, 1)
@@ -207,6 +237,7 @@ def load_yaml_text(text: str, file: str) -> tuple[Document | None, list[Problem]
     if node is None:
         conv.problem(Position(1, 1), (), "the card is empty", "start from `modelshelf new ORG/NAME`")
         return None, conv.problems
+    conv.doc.lines = text.splitlines()
     conv.doc.data = conv.convert(node, ())
     return conv.doc, conv.problems
 

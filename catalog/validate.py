@@ -53,11 +53,23 @@ def card_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+def _is_web_address(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in value)
+
+
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
     schema = card_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    # Our own "uri" check: jsonschema's needs optional packages, and cards only link to web pages.
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checks("uri")(_is_web_address)
+    return jsonschema.Draft202012Validator(schema, format_checker=checker)
 
 
 @functools.cache
@@ -82,7 +94,10 @@ def _suggest(value: str, choices: Iterable[str]) -> str | None:
     if value.strip().lower() in lowered:
         return lowered[value.strip().lower()]
     close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
-    return close[0] if close else None
+    if close:
+        return close[0]
+    prefixed = sorted(c for c in choices if c.lower().startswith(value.strip().lower()) and value.strip())
+    return prefixed[0] if prefixed else None
 
 
 @dataclass
@@ -100,6 +115,9 @@ class _Reporter:
 
 def _schema_problems(rep: _Reporter) -> None:
     for error in _validator().iter_errors(rep.doc.data):
+        path = tuple(error.absolute_path)
+        if any(path[: len(r)] == r for r in rep.doc.refused):
+            continue  # the loader already reported this value
         _report_schema_error(rep, error)
 
 
@@ -135,19 +153,30 @@ def _describe(error: ValidationError, hint: str) -> tuple[str, str]:
     value = error.instance
     v = error.validator
     if v == "type":
-        wanted = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
-        got = "null" if value is None else {bool: "boolean", int: "integer", float: "number", str: "text",
-                                            list: "list", dict: "mapping"}.get(type(value), type(value).__name__)
-        hint = hint or ("quote the value" if wanted == "string" else f"write a {wanted} here")
-        return f"expected {wanted}, got {got} {_short(value)}", hint
+        names = {"string": "text", "array": "list", "object": "mapping", "integer": "whole number",
+                 "number": "number", "boolean": "boolean (true or false)", "null": "null"}
+        wanted_list = [error.validator_value] if isinstance(error.validator_value, str) else list(error.validator_value)
+        wanted = " or ".join(names.get(w, w) for w in wanted_list)
+        got = "null" if value is None else {bool: "a boolean", int: "a number", float: "a number", str: "text",
+                                            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+        shown = "" if value is None or isinstance(value, (list, dict)) else f" {_short(value)}"
+        examples = {"array": "write a list: [a, b], or one '- item' per line", "object": "write a mapping of 'key: value' lines",
+                    "string": "quote the value", "integer": "write a whole number such as 3",
+                    "number": "write a number such as 0.97", "boolean": "write true or false"}
+        hint = hint or examples.get(wanted_list[0], f"write {wanted} here")
+        return f"expected {wanted}, got {got}{shown}", hint
     if v == "enum":
         options = [str(o) for o in error.validator_value]
         guess = _suggest(str(value), options) if isinstance(value, str) else None
         hint = f"did you mean {guess!r}?" if guess else "use one of: " + ", ".join(options)
         return f"{_short(value)} is not one of the allowed values", hint
+    if v == "format" and error.validator_value == "uri":
+        return f"{_short(value)} is not a web address", hint or "write a full address such as https://example.org/"
     if v == "format":
-        return f"{_short(value)} is not a valid {error.validator_value}", hint or "write a full address such as https://example.org/"
+        return f"{_short(value)} is not a valid {error.validator_value}", hint
     if v == "pattern":
+        if str(error.validator_value).startswith("^http"):
+            return f"{_short(value)} is not a web address", hint or "write a full address such as https://example.org/"
         return f"{_short(value)} does not have the expected form", hint or f"it must match {error.validator_value}"
     if v in ("maxLength", "minLength"):
         n = error.validator_value
@@ -184,7 +213,8 @@ def _semantic_problems(rep: _Reporter, card_path: Path, expected_id: str | None)
         if lic == "other":
             for needed in ("license_name", "license_link"):
                 if needed not in data:
-                    rep.add((needed,), f"license: other needs {needed}", f"add {needed}: with the licence's name and a link to its text")
+                    what = "the licence's name" if needed == "license_name" else "a link to the licence text"
+                    rep.add(("license",), f"license: other needs {needed}", f"add {needed}: with {what}")
         elif lic not in spdx_ids():
             guess = _suggest(lic, spdx_ids())
             hint = f"did you mean {guess!r}?" if guess else "use an SPDX id such as MIT or Apache-2.0, or license: other with license_name and license_link"
@@ -208,8 +238,9 @@ def _semantic_problems(rep: _Reporter, card_path: Path, expected_id: str | None)
     declared = {d.get("id") for d in data.get("datasets") or [] if isinstance(d, dict)}
     for i, metric in enumerate(data.get("metrics") or []):
         if isinstance(metric, dict) and isinstance(metric.get("dataset"), str) and metric["dataset"] not in declared:
+            guess = _suggest(metric["dataset"], [d for d in declared if isinstance(d, str)])
             rep.add(("metrics", i, "dataset"), f"dataset {metric['dataset']!r} is not declared under datasets",
-                    f"add '- id: {metric['dataset']}' to datasets, or fix the id")
+                    f"did you mean {guess!r}?" if guess else f"add '- id: {metric['dataset']}' to datasets, or fix the id")
 
     names = {kind: [t.get("name") for t in data.get(kind) or [] if isinstance(t, dict)] for kind in ("inputs", "outputs")}
     for kind in ("inputs", "outputs"):
@@ -272,56 +303,62 @@ def _check_local_file(rep: _Reporter, path: tuple[PathPart, ...], rel: str, fold
 class _UnsafeHTML(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.found: list[str] = []
+        self.found: list[tuple[str, str]] = []  # (what, text to look for in the source)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _UNSAFE_TAGS:
-            self.found.append(f"<{tag}>")
+            self.found.append((f"<{tag}>", f"<{tag}"))
         for name, value in attrs:
             if name.startswith("on"):
-                self.found.append(f"the event handler attribute {name!r}")
-            elif name in _URL_ATTRS and value and value.strip().lower().replace("\t", "").startswith(("javascript:", "vbscript:", "data:text")):
-                self.found.append(f"a {value.split(':')[0].strip()}: link")
+                self.found.append((f"the event handler attribute {name!r}", name))
+            elif name in _URL_ATTRS and value:
+                scheme = value.strip().lower().replace("\t", "").split(":")[0]
+                if ":" in value and scheme in ("javascript", "vbscript", "data"):
+                    self.found.append((f"a {scheme}: link", f"{scheme}:"))
 
 
-def unsafe_html(markdown_text: str) -> list[str]:
-    """What in this Markdown would run script or restyle the page if it were not sanitised."""
+def unsafe_html(markdown_text: str) -> list[tuple[str, str]]:
+    """What in this Markdown would run script or restyle the page if it were not sanitised: (what, needle)."""
     parser = _UnsafeHTML()
     parser.feed(markdown.markdown(markdown_text))
     parser.feed(markdown_text)  # raw HTML that Markdown would have escaped still counts as an attempt
     return list(dict.fromkeys(parser.found))
 
 
-def _line_of(text: str, needle: str) -> int:
-    idx = text.lower().find(needle.lower())
-    return text.count("\n", 0, idx) if idx >= 0 else 0
+def _locate(lines: list[str], needle: str, first_line: int = 1) -> Position:
+    """First line at or after first_line (1-based) that contains needle, and its column."""
+    for number in range(first_line, len(lines) + 1):
+        col = lines[number - 1].lower().find(needle.lower())
+        if col >= 0:
+            return Position(number, col + 1)
+    return Position(first_line, 1)
 
 
 def _check_description(rep: _Reporter, data: dict[str, Any], folder: Path) -> None:
     text = data.get("description")
+    hint = "contributor HTML is sanitised; remove it and use Markdown for formatting"
     if isinstance(text, str):
-        for what in unsafe_html(text):
-            start = rep.doc.position(("description",))
-            needle = what.split("'")[1] if "'" in what else what.strip("<>").split(":")[0]
-            offset = _line_of(text, needle)
-            # A block scalar (| or >) starts on the line after its indicator.
-            block = ("description",) in rep.doc.block
-            line = start.line + offset + (1 if block else 0)
-            rep.add(("description",), f"{what} is not allowed in the description",
-                    "contributor HTML is sanitised; remove it and use Markdown for formatting",
-                    where=Position(line, start.col if offset == 0 and not block else 1))
+        start = rep.doc.position(("description",))
+        for what, needle in unsafe_html(text):
+            rep.add(("description",), f"{what} is not allowed in the description", hint,
+                    where=_locate(rep.doc.lines, needle, start.line))
         return
     readme = folder / "README.md"
-    if "description" not in data and not readme.is_file():
+    if "description" in data:
+        return
+    if readme.is_symlink() or (readme.exists() and not readme.resolve().is_relative_to(folder.resolve())):
+        rep.problems.append(Problem(_display(readme), 1, 1, "$.description", "README.md is a symbolic link",
+                                    "commit the README itself, not a link"))
+        return
+    if not readme.is_file():
         rep.add(("description",), "no description: the card has none and there is no README.md beside it",
                 "add description: | followed by Markdown, or a README.md beside the card")
-    elif readme.is_file():
-        text = readme.read_text(encoding="utf-8", errors="replace")
-        for what in unsafe_html(text):
-            needle = what.split("'")[1] if "'" in what else what.strip("<>").split(":")[0]
-            rep.problems.append(Problem(_display(readme), _line_of(text, needle) + 1, 1, "$.description",
-                                        f"{what} is not allowed in README.md",
-                                        "contributor HTML is sanitised; remove it and use Markdown for formatting"))
+        return
+    text = readme.read_text(encoding="utf-8", errors="replace")
+    for what, needle in unsafe_html(text):
+        where = _locate(text.splitlines(), needle)
+        rep.problems.append(Problem(_display(readme), where.line, where.col, "$.description",
+                                    f"{what} is not allowed in README.md", hint))
 
 
 def _display(path: Path) -> str:
@@ -354,6 +391,8 @@ def validate_document(doc: Document, card_path: Path) -> list[Problem]:
 
 def check_card(card_path: Path) -> tuple[Document | None, list[Problem]]:
     """Load and validate one card file; the document is None only when the YAML itself could not be loaded."""
+    if card_path.is_symlink():
+        return None, [Problem(_display(card_path), 1, 1, "$", "card.yaml is a symbolic link", "commit the card itself, not a link")]
     doc, problems = load_yaml_file(card_path, _display(card_path))
     if doc is None:
         return None, problems

@@ -34,7 +34,8 @@ def validate(paths: tuple[Path, ...], fmt: str) -> None:
     PATHS are card files or folders searched for card.yaml (default: models).
     Exits 1 if any card has a problem.
     """
-    result = load_catalog(list(paths) or [Path("models")])
+    root = Path("models") if Path("models").is_dir() else None
+    result = load_catalog(list(paths) or [Path("models")], root=root)
     if result.problems:
         click.echo(format_problems(result.problems, fmt))
         sys.exit(1)

@@ -62,7 +62,7 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
         if not models_dir.is_dir():
             raise PluginError(f"models folder {models_dir} does not exist; set plugins.modelshelf.models_dir in mkdocs.yml")
         try:
-            result = load_catalog([models_dir])
+            result = load_catalog([models_dir], root=models_dir)
             if not result.ok:
                 raise CatalogInvalid(result.problems)
             self.entries = enrich(result.cards, result.documents, cache_dir=cache_dir, site_url=site_url)

@@ -35,6 +35,9 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
+# Requests that may leave the site: mkdocs-material's repository widget (repo_url) asks the
+# GitHub API for stars and forks. It is optional decoration; everything else must be local.
+ALLOWED_EXTERNAL = ("https://api.github.com/repos/",)
 
 
 def _modelshelf_command() -> list[str]:
@@ -110,6 +113,9 @@ class PageLog:
     errors: list[str] = field(default_factory=list)
     external_requests: list[str] = field(default_factory=list)
 
+    def unexpected_external_requests(self) -> list[str]:
+        return [url for url in self.external_requests if not url.startswith(ALLOWED_EXTERNAL)]
+
 
 @pytest.fixture
 def page_log() -> PageLog:
@@ -128,7 +134,17 @@ def page(browser: Any, site_url: str, page_log: PageLog) -> Iterator[Any]:
 
     context.route(lambda url: not url.startswith(site_url), _block_external)
     new_page = context.new_page()
-    new_page.on("console", lambda msg: page_log.errors.append(msg.text) if msg.type == "error" else None)
+
+    def _console(msg: Any) -> None:
+        if msg.type != "error":
+            return
+        source = (msg.location or {}).get("url", "")
+        # A blocked external request is reported in external_requests, not as a script error.
+        if msg.text.startswith("Failed to load resource") and source and not source.startswith(site_url):
+            return
+        page_log.errors.append(f"{msg.text} ({source})" if source else msg.text)
+
+    new_page.on("console", _console)
     new_page.on("pageerror", lambda exc: page_log.errors.append(f"uncaught: {exc}"))
     try:
         yield new_page

@@ -72,7 +72,7 @@ def test_empty_query_lists_every_model_by_name(
     _wait_for_results(page, _by_name(models))
     expect(page.locator(".ms-empty")).to_be_hidden()
     assert page_log.errors == []
-    assert page_log.external_requests == []
+    assert page_log.unexpected_external_requests() == []
 
 
 def test_typing_a_query_puts_the_matching_model_first(page: Any, site_url: str, page_log: Any) -> None:
@@ -200,7 +200,7 @@ def test_a_model_page_logs_no_console_errors(page: Any, site_url: str, page_log:
     page.wait_for_timeout(500)  # give late scripts (search.js, widgets) a chance to fail
     expect(page.locator(".ms-sha").first).to_be_visible()
     assert page_log.errors == []
-    assert page_log.external_requests == []
+    assert page_log.unexpected_external_requests() == []
 
 
 def test_without_javascript_the_home_page_links_to_task_pages(browser: Any, site_url: str) -> None:

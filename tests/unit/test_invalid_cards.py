@@ -32,14 +32,10 @@ KINDS = sorted(p.name for p in INVALID.iterdir() if p.is_dir())
 TWO_PROBLEMS = {
     "duplicate-id": "a copied folder keeps the old id: it neither matches its folder nor is unique",
     "example-input-mismatch": "a misspelt input name is both unknown and leaves the real input without a value",
-    "python-object-tag": "the refused value is replaced by null, which the schema then reports as well",
 }
 
 # Known validator bugs: expected.txt holds the right output. Delete the entry once the bug is fixed.
-KNOWN_BUGS = {
-    "javascript-link": "validate._check_description searches the text for 'a javascript' (from the message "
-                       "'a javascript: link'), finds nothing and reports the description's first line, 7, not 9",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 _HEAD = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<rest>\$.*)$")
 
@@ -185,8 +181,6 @@ def _drop_description(folder: Path) -> None:
     card.write_text(text[:start] + text[end:], encoding="utf-8")
 
 
-@pytest.mark.xfail(strict=True, reason="README.md is read through a symbolic link, even one leading out of the "
-                                       "model folder; its text becomes the published description")
 def test_readme_symlink_outside_is_refused(tmp_catalog: Path) -> None:
     """Regression: a README.md that links outside the model folder is published as the description.
 
@@ -202,8 +196,6 @@ def test_readme_symlink_outside_is_refused(tmp_catalog: Path) -> None:
     assert any("README.md" in p.file + p.message and "link" in p.message for p in result.problems)
 
 
-@pytest.mark.xfail(strict=True, reason="card.yaml is read through a symbolic link, and the linked file's keys "
-                                       "are echoed in 'unknown field' messages")
 def test_card_symlink_is_refused(tmp_catalog: Path) -> None:
     """Regression: a card.yaml that is a symbolic link is followed and read.
 

@@ -68,8 +68,6 @@ def test_special_floats() -> None:
     assert math.isnan(value_of(".nan"))
 
 
-@pytest.mark.xfail(strict=True, reason="loader bug: a plain date is resolved by PyYAML to !!timestamp and then refused "
-                                       "as a tag (see the test's docstring)")
 def test_plain_date_stays_text() -> None:
     """Regression: `a: 2020-01-01` is refused with "YAML tag '!!timestamp' is not allowed" and loads as None.
 
@@ -100,8 +98,6 @@ def test_explicit_str_tag_keeps_text() -> None:
     assert value_of("!!str yes") == "yes"  # explicit text, so not an ambiguous boolean
 
 
-@pytest.mark.xfail(strict=True, reason="loader bug: !!str is ignored when PyYAML's YAML 1.1 resolver also reads the "
-                                       "scalar as str (see the test's docstring)")
 def test_explicit_str_tag_wins_over_yaml_1_2_numbers() -> None:
     """Regression: `!!str 1e-5` loads as the float 1e-05 and `!!str 0o17` as 15.
 
@@ -190,7 +186,7 @@ def test_duplicate_key_keeps_the_first_and_reports_the_second() -> None:
 def test_keys_that_are_not_text_are_refused() -> None:
     doc, problems = load("id: x\n1: one\n")
     assert doc is not None and doc.data == {"id": "x"}
-    assert texts(problems) == ["card.yaml:2:1: $: key '1' is read as int, not text\n  hint: quote it: \"1\""]
+    assert texts(problems) == ["card.yaml:2:1: $: key '1' is read as a number, not text\n  hint: quote it: \"1\""]
 
 
 ANCHOR_PROBLEM = ("YAML anchors and aliases (&name, *name, <<) are not allowed\n"

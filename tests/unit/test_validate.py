@@ -81,10 +81,10 @@ def test_source_url_needs_sha256_and_size(tmp_catalog: Path) -> None:
 
 def test_license_other_needs_name_and_link(tmp_catalog: Path) -> None:
     assert problems_after(tmp_catalog, "license: MIT", "license: other") == [
-        "models/acme/tiny-add/card.yaml:2:1: $.license_link: license: other needs license_link\n"
-        "  hint: add license_link: with the licence's name and a link to its text",
-        "models/acme/tiny-add/card.yaml:2:1: $.license_name: license: other needs license_name\n"
-        "  hint: add license_name: with the licence's name and a link to its text",
+        "models/acme/tiny-add/card.yaml:12:10: $.license: license: other needs license_link\n"
+        "  hint: add license_link: with a link to the licence text",
+        "models/acme/tiny-add/card.yaml:12:10: $.license: license: other needs license_name\n"
+        "  hint: add license_name: with the licence's name",
     ]
 
 
@@ -93,13 +93,10 @@ def test_license_other_with_name_and_link_is_valid(tmp_catalog: Path) -> None:
     assert problems_after(tmp_catalog, "license: MIT", other) == []
 
 
-@pytest.mark.xfail(strict=True, reason="format: uri is never checked: jsonschema needs rfc3987 or "
-                                       "rfc3986-validator for it, and neither is installed")
 def test_license_link_must_be_an_address(tmp_catalog: Path) -> None:
-    """Regression: `license_link: see LICENSE` passes, because the 'uri' format checker is missing.
+    """Regression: `license_link: see LICENSE` passed, because jsonschema's 'uri' checker needs an optional package.
 
-    jsonschema skips formats whose checker library is absent, silently; license_link has no
-    pattern to fall back on (authors[].url and datasets[].url do: ^https?://).
+    jsonschema skips formats whose checker library is absent, silently; catalog.validate registers its own.
     """
     other = "license: other\nlicense_name: Acme Model Licence\nlicense_link: see LICENSE"
     problems = problems_after(tmp_catalog, "license: MIT", other)
@@ -138,4 +135,16 @@ def test_a_card_that_is_not_a_mapping() -> None:
     assert problems == [] and doc is not None
     assert [p.format_text() for p in validate_document(doc, Path("models/acme/x/card.yaml"))] == [
         "card.yaml:1:1: $: a card must be a YAML mapping of fields\n  hint: start from `modelshelf new ORG/NAME`"
+    ]
+
+
+def test_card_nested_too_deep_is_refused(tmp_catalog: Path) -> None:
+    """Regression: models/mirror/acme/tiny-add/card.yaml was accepted as acme/tiny-add (only the last two folders were read)."""
+    import shutil
+
+    shutil.copytree(tmp_catalog, Path("models") / "mirror" / "acme" / "tiny-add")
+    problems = [p.format_text() for p in load_catalog([Path("models")], root=Path("models")).problems]
+    assert problems == [
+        "models/mirror/acme/tiny-add/card.yaml:1:1: $: cards live at models/<org>/<name>/card.yaml, not 3 folders deep\n"
+        "  hint: move the model folder to <org>/<name> directly under the models folder"
     ]
