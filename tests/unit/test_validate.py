@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from catalog.catalog import load_catalog
 from catalog.loader import load_yaml_text
 from catalog.validate import check_card, cross_card_problems, validate_document
 
