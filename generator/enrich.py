@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+from google.protobuf.message import DecodeError
 
 from catalog.loader import Document
 from catalog.model import Card
@@ -156,7 +157,7 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
             try:
                 check_model(path)
                 signature = read_signature(path)
-            except (onnx.checker.ValidationError, onnx.onnx_cpp2py_export.checker.ValidationError, ValueError, OSError) as exc:
+            except (onnx.checker.ValidationError, DecodeError, ValueError, OSError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 problems.add(card, ("source",), f"the ONNX file is not a valid model: {first}",
                              "re-export the model; `python -c \"import onnx; onnx.checker.check_model('model.onnx')\"` shows the details")

@@ -65,8 +65,29 @@ def read_signature(path: Path) -> Signature:
     )
 
 
+class NotAnOnnxFile(ValueError):
+    """Raised by check_model when the file is plainly something else (a pickle, a Git LFS pointer, empty)."""
+
+
+def sniff(head: bytes) -> str | None:
+    """Name what a file that is not ONNX is, from its first bytes; None if it may be ONNX."""
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"version https://git-lfs"):
+        return "the file is a Git LFS pointer, not the model: fetch it with `git lfs pull` or use source: {url, sha256, size}"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "the file is a Python pickle, not an ONNX model; pickles can run code and are never loaded"
+    if head.startswith(b"PK\x03\x04"):
+        return "the file is a zip archive (a PyTorch checkpoint?), not an ONNX model; export it with torch.onnx.export"
+    return None
+
+
 def check_model(path: Path) -> None:
-    """onnx.checker on the file (by path, so models over 2 GB and external data are handled)."""
+    """Refuse files that are plainly not ONNX, then onnx.checker on the file (by path, so external data is handled)."""
+    with path.open("rb") as fh:
+        what = sniff(fh.read(64))
+    if what:
+        raise NotAnOnnxFile(what)
     onnx.checker.check_model(str(path))
 
 

@@ -247,3 +247,20 @@ def test_contributor_strings_cannot_inject_markup(tmp_path: Path) -> None:
         assert "<img src=x" not in html and "<iframe" not in html and "<svg onload" not in html, page
         assert "<b onmouseover" not in html, page
     assert "&lt;script&gt;alert(" in (site / "models/acme/relu/index.html").read_text()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x01s.", "is a Python pickle, not an ONNX model"),
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n", "is a Git LFS pointer"),
+    (None, "the ONNX file is not a valid model"),  # truncated real model
+])
+def test_bad_model_files_get_a_clear_message(tmp_path: Path, content: bytes | None, message: str) -> None:
+    fixture = REPO / "tests" / "fixtures" / "cards" / "valid" / "models"
+    config = make_project(tmp_path / "proj", fixture)
+    model = next((tmp_path / "proj" / "models").rglob("model.onnx"))
+    model.write_bytes(content if content is not None else model.read_bytes()[:60])
+    with pytest.raises(SiteBuildFailed) as err:
+        build_site(config, site_dir=tmp_path / "site")
+    assert message in str(err.value)
+    assert "card.yaml:" in str(err.value) and "$.source" in str(err.value)
+    assert not (tmp_path / "site").exists()
