@@ -194,6 +194,17 @@ def test_clicking_a_result_opens_a_model_page_whose_sha256_matches_its_file(
     assert page_log.errors == []
 
 
+def test_enter_opens_the_first_result_and_slash_focuses_the_box(page: Any, site_url: str) -> None:
+    _open_home(page, site_url)
+    page.locator("body").click(position={"x": 5, "y": 300})
+    page.keyboard.press("/")
+    expect(page.locator("#ms-q")).to_be_focused()
+    page.keyboard.type("iris", delay=30)
+    expect(page.locator(".ms-results__list .ms-card__id").first).to_have_text(IRIS)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/models/modelshelf/iris-logreg/(index\.html)?$"))
+
+
 def test_a_model_page_logs_no_console_errors(page: Any, site_url: str, page_log: Any) -> None:
     page.goto(site_url + "models/modelshelf/iris-logreg/")
     page.wait_for_load_state("load")
