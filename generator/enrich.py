@@ -62,7 +62,14 @@ class ModelEntry:
     python_snippet: str
     shell_snippet: str
     recipe_cached: bool | None = None
+    recipe_dir: Path | None = None  # the cached recipe output folder (model.onnx, parity.json, variants)
+    # Later stages (verification, try-it, bundles) add their results here, keyed by stage name;
+    # extras["files"] is a list of further Artifacts to publish and list on the page.
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def all_files(self) -> tuple[Artifact, ...]:
+        return self.files + tuple(self.extras.get("files", ()))
 
 
 def human_size(size: int) -> str:
@@ -144,6 +151,12 @@ def _onnx_path(card: Card, cache_dir: Path, versions: dict[str, str | None]) -> 
     return None, None
 
 
+def artifact_for(card: Card, path: Path, filename: str, kind: str) -> Artifact:
+    """Hash a local file and give it its content-addressed place in the site."""
+    sha = sha256_file(path)
+    return Artifact(filename, path.stat().st_size, sha, f"{_files_prefix(card, sha)}/{filename}", path, True, kind)
+
+
 def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path, site_url: str) -> list[ModelEntry]:
     """Turn validated cards into page-ready entries; raises CatalogInvalid with every model problem found."""
     problems = _Problems(documents)
@@ -184,7 +197,7 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
             description_html=render_markdown(card.description),
             python_snippet=_python_snippet(card, onnx_name),
             shell_snippet=_shell_snippet(card, onnx_artifact, site_url),
-            recipe_cached=cached,
+            recipe_cached=cached, recipe_dir=path.parent if (path is not None and card.source.recipe) else None,
         ))
     if problems.items:
         raise CatalogInvalid(sorted(problems.items))

@@ -85,12 +85,12 @@ def render_model(env: jinja2.Environment, entry: ModelEntry) -> str:
         for t in tensors:
             io_rows.append({"direction": direction, "name": t.name, "dtype": t.dtype, "shape": t.shape_text,
                             "description": (declared[t.name].description if t.name in declared else "") or ""})
-    files = [{"artifact": a, "href": a.url if a.url.startswith("https://") else root + a.url} for a in entry.files]
+    files = [{"artifact": a, "href": a.url if a.url.startswith("https://") else root + a.url} for a in entry.all_files]
     examples = [{"name": ex.name or f"#{i + 1}", "inputs": _compact(dict(ex.inputs)), "outputs": _compact(dict(ex.outputs))}
                 for i, ex in enumerate(card.examples)]
     steps = [_step_text(s.as_dict()) for s in card.preprocessing + card.postprocessing]
     return env.get_template("model.md.j2").render(
-        card=card, root=root, task_title=entry.task_title, onnx=entry.onnx, license_text=_license_text(entry),
+        entry=entry, card=card, root=root, task_title=entry.task_title, onnx=entry.onnx, license_text=_license_text(entry),
         onnx_href=files[0]["href"], card_href=files[1]["href"], description_html=Markup(entry.description_html),
         signature=entry.signature, signature_from_card=entry.signature_from_card, io_rows=io_rows, files=files,
         examples=examples, steps=steps, shell_fence=fence(entry.shell_snippet, "sh"),

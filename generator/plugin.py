@@ -66,6 +66,8 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
             if not result.ok:
                 raise CatalogInvalid(result.problems)
             self.entries = enrich(result.cards, result.documents, cache_dir=cache_dir, site_url=site_url)
+            # Later stages fill entry.extras; each raises CatalogInvalid or BuildError with what is wrong.
+            # (issue 3: verification and insight) (issue 4: try-it) (issue 5: deploy bundles)
             vendored = vendored_files(self._project_path(config, self.config.node_modules))
             self.pages = render_pages(self.entries, site_name=config.site_name)
             index_json, docs_json = build_search(self.entries)
@@ -81,7 +83,7 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
         self.copied = {f.dest: f.source for f in vendored}
         self.copied["schema/card.schema.json"] = SCHEMA_PATH
         for entry in self.entries:
-            for artifact in entry.files:
+            for artifact in entry.all_files:
                 if artifact.local is not None:
                     self.copied[artifact.url] = artifact.local
         log.info("modelshelf: %d models, %d pages", len(self.entries), len(self.pages))
