@@ -61,6 +61,12 @@ def fence(code: str, lang: str) -> Markup:
     return Markup(f"{ticks} {lang}\n{code}\n{ticks}")
 
 
+def inline_code(text: str) -> Markup:
+    """Escape trusted reference text and turn `backticks` into <code> (for prose inside raw HTML blocks)."""
+    escaped = str(Markup.escape(text))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))
+
+
 def _compact(value: Any, limit: int = 160) -> str:
     text = json.dumps(value, separators=(", ", ": "))
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -160,7 +166,8 @@ def schema_fields(schema: dict[str, Any]) -> list[dict[str, Any]]:
             sub_r = resolve(sub)
             path = f"{prefix}{name}"
             rows.append({"path": path, "anchor": path.replace("[]", "").replace(".", "-"), "type": type_of(sub_r),
-                         "required": name in required, "description": sub.get("description") or sub_r.get("description", "")})
+                         "required": name in required,
+                         "description": inline_code(sub.get("description") or sub_r.get("description", ""))})
             if "properties" in sub_r:
                 walk(sub_r, path + ".")
             items = sub_r.get("items")
@@ -189,7 +196,7 @@ def render_pages(entries: list[ModelEntry], *, site_name: str) -> dict[str, str]
     pages["licenses.md"] = env.get_template("licenses.md.j2").render(licenses=licenses, datasets=datasets, root=rel_root("licenses.md"))
     schema = card_schema()
     pages["reference/card.md"] = env.get_template("card-reference.md.j2").render(
-        schema=schema, fields=schema_fields(schema), spdx=sorted(spdx_ids(), key=str.lower), tasks=tasks(),
+        schema=schema, schema_description=inline_code(schema["description"]), fields=schema_fields(schema), spdx=sorted(spdx_ids(), key=str.lower), tasks=tasks(),
         root=rel_root("reference/card.md"))
     pages["reference/cli.md"] = cli_reference()
     return pages
