@@ -66,14 +66,72 @@ class Document:
         return Position(1, 1)
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose composer remembers which scalars carried a tag written in the card."""
+# libyaml's parser when PyYAML was built with it (about 10x faster); errors are re-read with the
+# pure-Python parser so a contributor sees the same message on every machine.
+_FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-    def compose_scalar_node(self, anchor: str | None) -> yaml.ScalarNode:
-        event = self.peek_event()
-        node = super().compose_scalar_node(anchor)
-        node.explicit_tag = event.tag not in (None, "!")  # type: ignore[attr-defined]
-        return node
+
+class _Refused(Exception):
+    """Raised inside _compose when the event stream holds something a card may never contain."""
+
+
+def _compose(text: str, loader_cls: type, conv: "_Converter") -> yaml.Node | None:
+    """One pass over the parser's events: build the node tree, refusing anchors, aliases and extra documents.
+
+    Refusing aliases here, before any tree is walked, defuses the "billion laughs" bomb. Each node
+    records whether its tag was written in the card (`explicit_tag`).
+    """
+    loader = loader_cls(text)
+    stack: list[yaml.Node] = []
+    pending: list[yaml.Node | None] = []  # per open mapping: a key waiting for its value
+    root: yaml.Node | None = None
+    documents = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                conv.problem(_pos(event.start_mark), (), "YAML anchors and aliases (&name, *name, <<) are not allowed",
+                             "write each value out in full; cards must read the same to people and parsers")
+                raise _Refused
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    conv.problem(_pos(event.start_mark), (), "more than one YAML document in the card",
+                                 "remove the '---' line and what follows")
+                    raise _Refused
+                continue
+            if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                stack.pop()
+                if isinstance(event, yaml.MappingEndEvent):
+                    pending.pop()
+                continue
+            explicit = getattr(event, "tag", None) not in (None, "!")
+            if isinstance(event, yaml.ScalarEvent):
+                node: yaml.Node = yaml.ScalarNode(event.tag if explicit else _CORE + "str", event.value,
+                                                  event.start_mark, event.end_mark, style=event.style or None)
+            elif isinstance(event, yaml.SequenceStartEvent):
+                node = yaml.SequenceNode(event.tag if explicit else _CORE + "seq", [], event.start_mark, event.end_mark)
+            elif isinstance(event, yaml.MappingStartEvent):
+                node = yaml.MappingNode(event.tag if explicit else _CORE + "map", [], event.start_mark, event.end_mark)
+            else:
+                continue
+            node.explicit_tag = explicit  # type: ignore[attr-defined]
+            if not stack:
+                root = node
+            elif isinstance(stack[-1], yaml.SequenceNode):
+                stack[-1].value.append(node)
+            elif pending[-1] is None:
+                pending[-1] = node
+            else:
+                stack[-1].value.append((pending[-1], node))
+                pending[-1] = None
+            if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+                stack.append(node)
+                if isinstance(node, yaml.MappingNode):
+                    pending.append(None)
+    finally:
+        loader.dispose()
+    return root
 
 
 def _pos(mark: yaml.Mark) -> Position:
@@ -196,25 +254,6 @@ def _resolve_plain(text: str) -> Any:
     return text
 
 
-def _check_events(text: str, conv: _Converter) -> bool:
-    """Refuse anchors, aliases and multiple documents before composing (an alias bomb is cheap to parse but not to walk)."""
-    documents = 0
-    for event in yaml.parse(text, Loader=_Loader):
-        where = _pos(event.start_mark)
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            conv.problem(
-                where, (), "YAML anchors and aliases (&name, *name, <<) are not allowed",
-                "write each value out in full; cards must read the same to people and parsers",
-            )
-            return False
-        if isinstance(event, yaml.DocumentStartEvent):
-            documents += 1
-            if documents > 1:
-                conv.problem(where, (), "more than one YAML document in the card", "remove the '---' line and what follows")
-                return False
-    return True
-
-
 def load_yaml_text(text: str, file: str) -> tuple[Document | None, list[Problem]]:
     """Load one YAML document; returns the document (None if it could not be parsed) and every problem found.
 
@@ -222,9 +261,14 @@ def load_yaml_text(text: str, file: str) -> tuple[Document | None, list[Problem]
     """
     conv = _Converter(file)
     try:
-        if not _check_events(text, conv):
-            return None, conv.problems
-        node = yaml.compose(text, Loader=_Loader)
+        try:
+            node = _compose(text, _FAST, conv)
+        except yaml.MarkedYAMLError:
+            if _FAST is yaml.SafeLoader:
+                raise
+            node = _compose(text, yaml.SafeLoader, conv)  # for PyYAML's own wording of the error
+    except _Refused:
+        return None, conv.problems
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = _pos(mark) if mark else Position(1, 1)
