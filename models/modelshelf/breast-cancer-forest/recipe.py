@@ -1,6 +1,6 @@
 """Train a random forest on scikit-learn's bundled breast cancer (Wisconsin diagnostic) data and export it to ONNX.
 
-Usage: python recipe.py OUTDIR    (writes OUTDIR/model.onnx)
+Usage: python recipe.py OUTDIR    (writes OUTDIR/model.onnx and OUTDIR/parity.json)
 
 Deterministic: a fixed split (test_size=0.3, stratified, random_state=0), a seeded forest
 (random_state=0, single process) and a pinned opset, so every run writes the same bytes.
@@ -9,6 +9,7 @@ Before it succeeds, the script checks the ONNX model against scikit-learn on the
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def main(outdir: Path) -> int:
     label, proba = sess.run(["label", "probabilities"], {"float_input": X_test})
     diff = float(np.max(np.abs(proba - clf.predict_proba(X_test))))
     same = bool(np.array_equal(label, clf.predict(X_test)))
+    parity = {"max_abs_diff": diff, "top1_agreement": float(np.mean(label == clf.predict(X_test))), "n": len(X_test)}
+    (outdir / "parity.json").write_text(json.dumps(parity) + "\n", encoding="utf-8")
     acc = accuracy_score(y_test, label)
     f1 = f1_score(y_test, label, average="macro")
     auc = roc_auc_score(y_test, proba[:, 1])

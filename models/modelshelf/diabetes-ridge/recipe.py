@@ -1,6 +1,6 @@
 """Train a ridge regressor on scikit-learn's bundled diabetes data and export it to ONNX.
 
-Usage: python recipe.py OUTDIR    (writes OUTDIR/model.onnx)
+Usage: python recipe.py OUTDIR    (writes OUTDIR/model.onnx and OUTDIR/parity.json)
 
 The model takes the ten baseline variables in their original units (load_diabetes(scaled=False):
 age in years, sex coded 1/2, BMI, blood pressure and six blood serum measurements) and
@@ -13,6 +13,7 @@ more than 1e-3 (the target is around 25-350, so this is a relative error below 1
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def main(outdir: Path) -> int:
     (pred,) = sess.run(["variable"], {"float_input": X_test})
     pred = pred[:, 0]
     diff = float(np.max(np.abs(pred - model.predict(X_test))))
+    parity = {"max_abs_diff": diff, "top1_agreement": None, "n": len(X_test)}  # a regressor: no classes
+    (outdir / "parity.json").write_text(json.dumps(parity) + "\n", encoding="utf-8")
     r2 = r2_score(y_test, pred)
     mae = mean_absolute_error(y_test, pred)
     print(f"diabetes-ridge: {len(X_test)} test rows, r2 {r2:.4f}, mae {mae:.4f}; "

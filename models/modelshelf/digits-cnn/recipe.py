@@ -1,6 +1,6 @@
 """Train a small convolutional network on scikit-learn's bundled 8x8 digits and export it to ONNX.
 
-Usage: python recipe.py OUTDIR    (writes OUTDIR/model.onnx)
+Usage: python recipe.py OUTDIR    (writes OUTDIR/model.onnx and OUTDIR/parity.json)
 
 Input `image`: float32 [batch, 1, 8, 8], the digits' pixel values (0..16) divided by 16.
 Output `logits`: float32 [batch, 10], unnormalised scores for the digits 0-9.
@@ -15,6 +15,7 @@ and exits with status 1 if they differ.
 from __future__ import annotations
 
 import io
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -103,6 +104,8 @@ def main(outdir: Path) -> int:
     pred = logits.argmax(axis=1)
     diff = float(np.max(np.abs(logits - ref)))
     same = bool(np.array_equal(pred, ref.argmax(axis=1)))
+    parity = {"max_abs_diff": diff, "top1_agreement": float(np.mean(pred == ref.argmax(axis=1))), "n": len(X_test)}
+    (outdir / "parity.json").write_text(json.dumps(parity) + "\n", encoding="utf-8")
     acc = accuracy_score(y_test, pred)
     f1 = f1_score(y_test, pred, average="macro")
     print(f"digits-cnn: {len(X_test)} test images, accuracy {acc:.4f}, f1_macro {f1:.4f}; "

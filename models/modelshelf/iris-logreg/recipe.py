@@ -1,6 +1,6 @@
 """Train a logistic-regression classifier on scikit-learn's bundled iris data and export it to ONNX.
 
-Usage: python recipe.py OUTDIR    (writes OUTDIR/model.onnx)
+Usage: python recipe.py OUTDIR    (writes OUTDIR/model.onnx and OUTDIR/parity.json)
 
 Deterministic: a fixed split (test_size=0.3, stratified, random_state=0), a deterministic
 solver (lbfgs) and a pinned opset, so every run writes the same bytes. Before it succeeds, the
@@ -9,6 +9,7 @@ probabilities within 1e-4) and exits with status 1 if they differ.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def main(outdir: Path) -> int:
     label, proba = sess.run(["label", "probabilities"], {"float_input": X_test})
     diff = float(np.max(np.abs(proba - model.predict_proba(X_test))))
     same = bool(np.array_equal(label, model.predict(X_test)))
+    parity = {"max_abs_diff": diff, "top1_agreement": float(np.mean(label == model.predict(X_test))), "n": len(X_test)}
+    (outdir / "parity.json").write_text(json.dumps(parity) + "\n", encoding="utf-8")
     acc = accuracy_score(y_test, label)
     f1 = f1_score(y_test, label, average="macro")
     print(f"iris-logreg: {len(X_test)} test rows, accuracy {acc:.4f}, f1_macro {f1:.4f}; "
