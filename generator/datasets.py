@@ -1,0 +1,288 @@
+"""Evaluation data: the built-in datasets (scikit-learn's bundled data) and contributor scripts.
+
+A built-in dataset is split exactly as a recipe splits it, `train_test_split(X, y, test_size,
+random_state=seed, stratify=y if stratify)`, and its raw values go through the card's declared
+numeric preprocessing (`scale`, `normalize`, `cast`) and are reshaped to the first input's
+declared shape, so `sklearn/digits` feeds both a `[N, 64]` pipeline and a `[N, 1, 8, 8]` CNN.
+Anything else (several inputs, text, images that need resizing) is described by an evaluation
+script: `python SCRIPT OUTDIR` in a clean temporary folder writes `OUTDIR/eval.npz` with
+`input.<name>` arrays, `target` and optionally `reference`; its output is cached by a hash of the
+model folder and the tool versions, like a recipe's.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from catalog.model import Card, Tensor
+
+from .recipes import NOT_INPUTS
+
+log = logging.getLogger(__name__)
+
+DATA_PROTOCOL = 1
+SCRIPT_TIMEOUT = 900.0
+_DTYPES = {"float32", "float64", "float16", "int8", "uint8", "int16", "int32", "int64"}
+
+
+class SpecProblem(Exception):
+    """Raised by the evaluation helpers when a card's evaluation cannot be carried out as written.
+
+    Carries the card path of the field to blame, the message and a hint; the evaluation stage
+    turns it into a Problem at that field's line.
+    """
+
+    def __init__(self, where: tuple[str | int, ...], message: str, hint: str) -> None:
+        super().__init__(message)
+        self.where = where
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A dataset the build can load by name. `raw_note` says what its raw values are."""
+
+    name: str
+    load: Callable[[], tuple[np.ndarray, np.ndarray]]
+    kind: str  # "classification" or "regression"
+    raw_note: str
+
+
+def _sk(loader: str, **kwargs: Any) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+    def load() -> tuple[np.ndarray, np.ndarray]:
+        import sklearn.datasets
+
+        bunch = getattr(sklearn.datasets, loader)(**kwargs)
+        return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target)
+    return load
+
+
+BUILTINS: dict[str, Builtin] = {b.name: b for b in [
+    Builtin("sklearn/iris", _sk("load_iris"), "classification", "4 measurements in cm; 150 rows, 3 classes"),
+    Builtin("sklearn/wine", _sk("load_wine"), "classification", "13 chemical measurements; 178 rows, 3 classes"),
+    Builtin("sklearn/breast-cancer", _sk("load_breast_cancer"), "classification",
+            "30 cell-nucleus measurements; 569 rows, classes 0 = malignant, 1 = benign"),
+    Builtin("sklearn/digits", _sk("load_digits"), "classification",
+            "8x8 images as 64 counts from 0 to 16 (row-major); 1,797 rows, 10 classes"),
+    Builtin("sklearn/diabetes", _sk("load_diabetes", scaled=False), "regression",
+            "10 baseline variables in their original units (load_diabetes(scaled=False)); 442 rows"),
+    Builtin("sklearn/diabetes-scaled", _sk("load_diabetes"), "regression",
+            "10 baseline variables centred and scaled (scikit-learn's default load_diabetes()); 442 rows"),
+]}
+ALIASES = {"sklearn/breast_cancer": "sklearn/breast-cancer"}
+
+
+def builtin_name(name: str) -> str | None:
+    """The canonical name of a built-in dataset, or None."""
+    name = ALIASES.get(name, name)
+    return name if name in BUILTINS else None
+
+
+@dataclass
+class EvalData:
+    """Rows the model is evaluated on: one array per model input, the targets, an optional reference."""
+
+    inputs: dict[str, np.ndarray]
+    target: np.ndarray
+    source: str  # e.g. "sklearn/iris" or "evaluate.py"
+    split: str  # e.g. "test" or "all rows"
+    reference: np.ndarray | None = None
+    kind: str | None = None  # "classification" / "regression" when the dataset says so
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return int(len(self.target))
+
+    @property
+    def label(self) -> str:
+        return f"{self.source} ({self.split + ', ' if self.split else ''}{self.rows} rows)"
+
+
+@dataclass(frozen=True)
+class Split:
+    test_size: float | None
+    seed: int
+    stratify: bool
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any] | None) -> "Split":
+        spec = spec or {}
+        return cls(spec.get("test_size"), int(spec.get("seed", 0)), bool(spec.get("stratify", False)))
+
+    @property
+    def text(self) -> str:
+        return "all" if self.test_size is None else "test"
+
+    @property
+    def detail(self) -> str:
+        if self.test_size is None:
+            return "every row of the dataset"
+        parts = [f"test_size={self.test_size:g}", f"random_state={self.seed}"]
+        if self.stratify:
+            parts.append("stratified")
+        return "train_test_split(" + ", ".join(parts) + "), the test part"
+
+
+def batch_axis(shape: tuple[int, ...], declared: tuple[int | str | None, ...], rows: int) -> int | None:
+    """The axis that holds one entry per evaluated row: the first dynamic axis of that size (else axis 0 of that size).
+
+    Most inputs are batched on axis 0; a recurrent state such as [2, batch, 128] is not. None
+    means the input is not per row (a 0-d array such as a sample rate is passed whole to every batch).
+    """
+    for i, d in enumerate(declared):
+        if not isinstance(d, int) and i < len(shape) and shape[i] == rows:
+            return i
+    return 0 if shape and shape[0] == rows else None
+
+
+def _numeric_preprocessing(card: Card, x: np.ndarray) -> np.ndarray:
+    for i, step in enumerate(card.preprocessing):
+        params = dict(step.params)
+        if step.op == "scale":
+            x = x * float(params["factor"])
+        elif step.op == "normalize" and not isinstance(params.get("mean"), list) and not isinstance(params.get("std"), list):
+            x = (x - float(params.get("mean", 0.0))) / float(params.get("std", 1.0))
+        elif step.op == "cast" and params.get("dtype") in _DTYPES:
+            continue  # the final cast to the input's dtype happens below
+        else:
+            raise SpecProblem(("preprocessing", i), f"the build cannot apply the preprocessing step {step.op!r} to a built-in dataset",
+                              "describe the evaluation data with evaluation.script instead (it writes the input tensors themselves)")
+    return x
+
+
+def _fit_shape(x: np.ndarray, tensor: Tensor, name: str) -> np.ndarray:
+    dims = list(tensor.shape)
+    if not dims:
+        raise SpecProblem(("evaluation", "dataset"), f"input {tensor.name} takes a scalar, not rows of {name}",
+                          "use evaluation.script to write the input tensor")
+    rest = dims[1:]
+    if not all(isinstance(d, int) for d in rest):
+        if len(rest) == 1:  # [batch, features?]: a dynamic feature count takes the rows as they are
+            return x
+        raise SpecProblem(("evaluation", "dataset"), f"input {tensor.name} has dynamic dims {list(tensor.shape)}; "
+                          f"the build cannot tell how to shape rows of {name} for it", "use evaluation.script to write the input tensor")
+    size = int(np.prod(rest)) if rest else 1
+    if size != x.shape[1]:
+        shape = "[" + ", ".join("null" if d is None else str(d) for d in tensor.shape) + "]"
+        raise SpecProblem(("evaluation", "dataset"), f"{name} has {x.shape[1]} values per row but input {tensor.name} takes {shape}",
+                          "evaluate on the dataset the model was trained on, or use evaluation.script")
+    return x.reshape([len(x), *rest]) if rest else x.reshape(len(x))
+
+
+def load_builtin(card: Card, name: str, split: Split) -> EvalData:
+    """The evaluation rows of a built-in dataset, shaped for the card's first input."""
+    canonical = builtin_name(name)
+    assert canonical is not None
+    ds = BUILTINS[canonical]
+    if len(card.inputs) != 1:
+        raise SpecProblem(("evaluation", "dataset"), f"{name} feeds one input, but the model has {len(card.inputs)}",
+                          "write an evaluation script that gives input.<name> for each input")
+    X, y = ds.load()
+    if split.test_size is not None:
+        from sklearn.model_selection import train_test_split
+
+        _, X, _, y = train_test_split(X, y, test_size=split.test_size, random_state=split.seed,
+                                      stratify=y if split.stratify else None)
+    tensor = card.inputs[0]
+    if tensor.dtype not in _DTYPES:
+        raise SpecProblem(("evaluation", "dataset"), f"input {tensor.name} is {tensor.dtype}; {name} gives numbers",
+                          "use evaluation.script to write the input tensor")
+    x = _fit_shape(_numeric_preprocessing(card, X), tensor, name).astype(tensor.dtype)
+    return EvalData({tensor.name: x}, np.asarray(y), canonical, split.text, kind=ds.kind)
+
+
+# ---------------------------------------------------------------- evaluation scripts
+
+def script_key(card: Card, script: str, versions: dict[str, str | None]) -> str:
+    """Hash of everything that can change what the script writes (the model folder and the tools)."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"protocol": DATA_PROTOCOL, "script": script, "tools": versions}, sort_keys=True).encode())
+    for path in sorted(p for p in card.folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(card.folder).as_posix()
+        if rel in NOT_INPUTS or "__pycache__" in rel:
+            continue
+        h.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def run_script(card: Card, script: str, cache_dir: Path, key: str, *, timeout: float = SCRIPT_TIMEOUT) -> Path:
+    """OUTDIR/eval.npz of the card's evaluation script, from the cache when the model folder has not changed."""
+    dest = cache_dir / "eval-data" / key
+    if (dest / "eval.npz").is_file():
+        log.info("evaluation data cache hit: %s (%s)", card.id, key[:12])
+        return dest / "eval.npz"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    log.info("running evaluation script of %s", card.id)
+    start = time.perf_counter()
+    where = ("evaluation", "script")
+    with tempfile.TemporaryDirectory(prefix="modelshelf-eval-") as work:
+        src, out = Path(work) / "src", Path(work) / "out"
+        shutil.copytree(card.folder, src, ignore=shutil.ignore_patterns("__pycache__"))
+        out.mkdir()
+        env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        try:
+            proc = subprocess.run([sys.executable, str(src / script), str(out)], cwd=work, env=env,
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SpecProblem(where, f"{script} did not finish within {timeout:.0f} s",
+                              "make the evaluation data smaller or the script faster") from None
+        if proc.returncode != 0:
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            log.warning("evaluation script of %s failed:\n%s", card.id, "\n".join(lines[-15:]))
+            last = lines[-1] if lines else "no output"
+            raise SpecProblem(where, f"{script} failed with exit code {proc.returncode}: {last}",
+                              f"run `python {script} OUTDIR` in the model folder to see the whole error")
+        if not (out / "eval.npz").is_file():
+            raise SpecProblem(where, f"{script} finished but wrote no eval.npz into the folder it was given",
+                              "save the arrays with numpy.savez(Path(sys.argv[1]) / 'eval.npz', ...)")
+        staged = Path(tempfile.mkdtemp(prefix=".tmp-", dir=dest.parent))
+        shutil.rmtree(staged)
+        shutil.move(str(out), staged)
+        try:
+            os.replace(staged, dest)
+        except OSError:  # another build cached the same key meanwhile
+            shutil.rmtree(staged, ignore_errors=True)
+    log.info("evaluation script of %s took %.1f s", card.id, time.perf_counter() - start)
+    return dest / "eval.npz"
+
+
+def load_script_data(card: Card, script: str, npz: Path) -> EvalData:
+    """Read eval.npz (never with pickles) and check it against the card's inputs."""
+    where = ("evaluation", "script")
+    try:
+        with np.load(npz, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (ValueError, OSError) as exc:
+        raise SpecProblem(where, f"{script} wrote an eval.npz that numpy cannot read without pickles: {exc}",
+                          "save plain numeric arrays with numpy.savez") from None
+    if "target" not in arrays:
+        raise SpecProblem(where, f"{script} wrote no 'target' array", "add target=... to numpy.savez")
+    target = arrays["target"]
+    inputs: dict[str, np.ndarray] = {}
+    for t in card.inputs:
+        key = f"input.{t.name}"
+        if key not in arrays:
+            raise SpecProblem(where, f"{script} wrote no {key!r} array", f"add one array per model input, named {key!r}")
+        arr = arrays[key]
+        if arr.ndim and batch_axis(arr.shape, t.shape, len(target)) is None:
+            raise SpecProblem(where, f"{key} has shape {list(arr.shape)}: no batch axis of {len(target)} rows, one per target",
+                              "give one target per input row, along the input's first dynamic axis (a 0-d array is passed whole)")
+        inputs[t.name] = arr.astype(t.dtype) if t.dtype in _DTYPES else arr
+    reference = arrays.get("reference")
+    if reference is not None and len(reference) != len(target):
+        raise SpecProblem(where, f"reference has {len(reference)} rows but target has {len(target)}", "give one reference row per input row")
+    return EvalData(inputs, target, f"the data of {script}", "", reference=reference)
