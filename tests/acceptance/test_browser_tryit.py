@@ -1,0 +1,497 @@
+"""The "Try it" panel in a real browser, against the site built from models/.
+
+Covers site_theme/assets/javascripts/{tryit,processing,tokenizer}.js, generator/tryit.py and
+generator/templates/sections/tryit.md.j2:
+- processing.js and tokenizer.js reproduce the shared vectors of tests/fixtures/processing/;
+- the JS tokenizer matches the Python one (and the `tokenizers` library, when installed) on a
+  corpus, with the real MiniLM vocabulary when the zoo has it;
+- every model in models/ runs through its widget on the card's examples and gives what Python
+  onnxruntime gives for the same feeds (labels identical, values within 1e-5, or the tolerance
+  the card declares for a quantised variant);
+- a digit drawn with the mouse is recognised, and the canvas-derived tensor is the one
+  catalog/processing.py makes from the same pixels;
+- the page downloads nothing of the runtime until the panel is opened; errors are shown in it;
+  it keeps working across mkdocs-material's instant navigation.
+Measurements (bytes, time to first prediction, per-inference time beside Python onnxruntime's)
+are written to build/tryit-measurements.json; screenshots to build/screenshots/tryit-*.png.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import json
+import re
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from catalog import processing as P
+
+pytestmark = pytest.mark.browser
+
+expect = pytest.importorskip("playwright.sync_api").expect
+ort = pytest.importorskip("onnxruntime")
+
+REPO = Path(__file__).resolve().parents[2]
+VECTORS = REPO / "tests" / "fixtures" / "processing"
+SCREENSHOTS = REPO / "build" / "screenshots"
+MEASUREMENTS = REPO / "build" / "tryit-measurements.json"
+MODEL_IDS = sorted(p.parent.relative_to(REPO / "models").as_posix() for p in (REPO / "models").glob("*/*/card.yaml"))
+DEFAULT_TOLERANCE = 1e-5
+RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+
+
+def _record(key: str, model: str, value: Any) -> None:
+    """Add one measurement to build/tryit-measurements.json (read by the closing note, not by tests)."""
+    MEASUREMENTS.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(MEASUREMENTS.read_text(encoding="utf-8")) if MEASUREMENTS.is_file() else {}
+    data.setdefault(key, {})[model] = value
+    MEASUREMENTS.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _config(page: Any) -> dict[str, Any]:
+    return page.eval_on_selector("#ms-tryit", "n => JSON.parse(n.getAttribute('data-config'))")
+
+
+def _open_panel(page: Any, site_url: str, model: str) -> dict[str, Any]:
+    page.goto(f"{site_url}models/{model}/")
+    cfg = _config(page)
+    if cfg["tryable"]:
+        page.locator(".ms-tryit__open").click()
+        page.wait_for_function("() => document.querySelector('#ms-tryit').hasAttribute('data-runs') || "
+                               "document.querySelector('#ms-tryit').classList.contains('ms-tryit--failed')", timeout=60_000)
+        assert page.locator(".ms-tryit__error").is_hidden(), page.locator(".ms-tryit__error").text_content()
+    return cfg
+
+
+def _runs(page: Any) -> int:
+    return int(page.get_attribute("#ms-tryit", "data-runs") or 0)
+
+
+def _wait_runs(page: Any, count: int) -> None:
+    page.wait_for_function(f"() => Number(document.querySelector('#ms-tryit').getAttribute('data-runs') || 0) >= {count}",
+                           timeout=30_000)
+
+
+def _last(page: Any) -> dict[str, Any]:
+    return page.evaluate("() => document.querySelector('#ms-tryit').msTryit.last")
+
+
+def _python_session(built_site: Path, cfg: dict[str, Any]) -> Any:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(built_site / cfg["model"]["url"]), options, providers=["CPUExecutionProvider"])
+
+
+def _python_feeds(cfg: dict[str, Any], feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+    dtypes = {t["name"]: t["dtype"] for t in cfg["inputs"]}
+    return {name: np.asarray(f["data"], dtype=np.float64).astype(dtypes[name]).reshape(f["shape"]) for name, f in feeds.items()}
+
+
+def _compare(cfg: dict[str, Any], browser: dict[str, Any], python: list[np.ndarray], session: Any, tolerance: float) -> float:
+    """Assert the browser's outputs equal Python's: integers identical, floats within `tolerance`; return the max diff."""
+    worst = 0.0
+    for meta, expected in zip(session.get_outputs(), python):
+        got = browser[meta.name]
+        assert got["shape"] == list(expected.shape), meta.name
+        values = np.asarray(got["data"], dtype=np.float64).reshape(expected.shape)
+        if expected.dtype.kind in "iub":
+            assert values.astype(np.int64).tolist() == expected.astype(np.int64).tolist(), meta.name
+        else:
+            diff = float(np.max(np.abs(values - expected))) if expected.size else 0.0
+            # 1e-5, or two float32 rounding steps of the value where 1e-5 is finer than float32 can tell
+            # (a regression output near 239 has a float32 step of 1.5e-5).
+            limit = np.maximum(tolerance, 2 * np.spacing(np.abs(expected).astype(np.float32)).astype(np.float64))
+            assert np.all(np.abs(values - expected) <= limit), f"{cfg['id']} {meta.name}: max abs diff {diff} > {tolerance}"
+            worst = max(worst, diff)
+    return worst
+
+
+def _python_ms(session: Any, feeds: dict[str, np.ndarray], repeat: int = 30) -> float:
+    session.run(None, feeds)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        session.run(None, feeds)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+# ---------------------------------------------------------------- processing.js and tokenizer.js
+
+def _load_helpers(page: Any, site_url: str) -> None:
+    page.goto(site_url)
+    page.add_script_tag(url=f"{site_url}assets/javascripts/processing.js")
+    page.add_script_tag(url=f"{site_url}assets/javascripts/tokenizer.js")
+
+
+def _cases(name: str) -> list[dict[str, Any]]:
+    return json.loads((VECTORS / f"{name}.json").read_text(encoding="utf-8"))["cases"]
+
+
+def test_processing_js_reproduces_the_shared_vectors(page: Any, site_url: str, page_log: Any) -> None:
+    _load_helpers(page, site_url)
+    pre = page.evaluate("""cases => cases.map(c => {
+        const P = window.ModelshelfProcessing;
+        const r = P.preprocess(c.steps, {data: c.input.data, shape: c.input.shape}, c.layout);
+        const t = P.arrangeInput(r.tensor, r.layout, c.model_input.shape, c.model_input.dtype);
+        return {shape: t.shape, data: Array.from(t.data)};
+    })""", _cases("preprocess"))
+    for case, got in zip(_cases("preprocess"), pre):
+        assert got == {"shape": case["expected"]["shape"], "data": case["expected"]["data"]}, case["name"]
+
+    post = page.evaluate("""cases => cases.map(c => {
+        const P = window.ModelshelfProcessing, feeds = {};
+        Object.keys(c.feeds || {}).forEach(k => { feeds[k] = c.feeds[k].data; });
+        const r = P.postprocess(c.steps, {data: c.input.data, shape: c.input.shape}, {labels: c.labels, feeds: feeds});
+        return {values: {shape: r.values.shape, data: Array.from(r.values.data, Math.fround)},
+                top: r.top ? r.top.map(row => row.map(e => ({index: e.index, label: e.label}))) : null,
+                mask: r.mask ? Array.from(r.mask.data) : null};
+    })""", _cases("postprocess"))
+    for case, got in zip(_cases("postprocess"), post):
+        assert got["values"] == case["expected"]["values"], case["name"]
+        assert got["top"] == case["expected"].get("top"), case["name"]
+        assert got["mask"] == case["expected"].get("mask"), case["name"]
+
+    capture = page.evaluate("""cases => cases.map(c => {
+        const t = window.ModelshelfProcessing.captureImage(Uint8ClampedArray.from(c.rgba), c.width, c.height, c.spec);
+        return {shape: t.shape, data: Array.from(t.data)};
+    })""", _cases("capture"))
+    for case, got in zip(_cases("capture"), capture):
+        assert got == case["expected"], case["name"]
+    assert page_log.errors == []
+
+
+def _minilm_vocab(built_site: Path) -> Path | None:
+    found = sorted(built_site.glob("files/**/vocab.txt"))
+    return found[0] if found else None
+
+
+def test_tokenizer_js_matches_python_on_a_corpus(page: Any, site_url: str, built_site: Path) -> None:
+    _load_helpers(page, site_url)
+    data = json.loads((VECTORS / "tokenizer.json").read_text(encoding="utf-8"))
+    got = page.evaluate("""d => {
+        const T = window.ModelshelfTokenizer.WordPieceTokenizer;
+        const vocab = new Map(d.vocab.map((t, i) => [t, i]));
+        const tok = new T(vocab, d.options);
+        return d.cases.map(c => ({tokens: tok.tokenize(c.text), input_ids: tok.encode(c.text).input_ids}));
+    }""", data)
+    assert got == [{"tokens": c["tokens"], "input_ids": c["input_ids"]} for c in data["cases"]]
+
+    corpus = json.loads((VECTORS / "corpus.json").read_text(encoding="utf-8"))["texts"]
+    vocab_file = _minilm_vocab(built_site)
+    if vocab_file is None:
+        vocab, where = data["vocab"], None
+    else:
+        vocab, where = None, vocab_file.relative_to(built_site).as_posix()
+    js = page.evaluate("""async ([texts, vocab, where, base]) => {
+        const T = window.ModelshelfTokenizer.WordPieceTokenizer;
+        const map = where ? T.parseVocab(await (await fetch(base + where)).text()) : new Map(vocab.map((t, i) => [t, i]));
+        const tok = new T(map, {max_length: 256});
+        return texts.map(t => tok.encode(t).input_ids);
+    }""", [corpus, vocab, where, site_url])
+    ours = (P.WordPieceTokenizer.from_file(vocab_file, max_length=256) if vocab_file
+            else P.WordPieceTokenizer({t: i for i, t in enumerate(vocab)}, max_length=256))
+    mismatches = [t for t, ids in zip(corpus, js) if ids != ours.encode(t)["input_ids"]]
+    assert mismatches == [], f"{len(mismatches)} of {len(corpus)} texts differ, e.g. {mismatches[:3]!r}"
+    try:
+        import tokenizers
+    except ImportError:
+        return
+    tokenizer_json = vocab_file.with_name("tokenizer.json") if vocab_file else None
+    if tokenizer_json is None or not tokenizer_json.is_file():
+        found = sorted((REPO / ".modelshelf" / "cache").glob("**/tokenizer.json"))
+        tokenizer_json = found[0] if found else None
+    if tokenizer_json is not None and vocab_file is not None:
+        real = tokenizers.Tokenizer.from_file(str(tokenizer_json))
+        real.no_padding()
+        real.enable_truncation(256)
+        assert [t for t, ids in zip(corpus, js) if ids != real.encode(t).ids] == []
+
+
+# ---------------------------------------------------------------- the zoo, through its widgets
+
+@pytest.mark.parametrize("model", MODEL_IDS)
+def test_every_model_runs_in_the_browser_like_python_onnxruntime(
+    page: Any, site_url: str, built_site: Path, page_log: Any, model: str
+) -> None:
+    cfg = _open_panel(page, site_url, model)
+    if not cfg["tryable"]:
+        expect(page.locator(".ms-tryit__unavailable")).to_contain_text(cfg["reason"])
+        pytest.skip(f"{model} is not tryable: {cfg['reason']}")
+    _record("first_prediction_ms", model, float(page.get_attribute("#ms-tryit", "data-first-prediction-ms")))
+    session = _python_session(built_site, cfg)
+    tolerance = max(DEFAULT_TOLERANCE, cfg.get("tolerance") or 0.0)
+    # The panel's own first prediction (an example, a drawing, a default sentence or text) too.
+    first = _last(page)
+    feeds = _python_feeds(cfg, first["feeds"])
+    worst = _compare(cfg, first["outputs"], session.run(None, feeds), session, tolerance)
+    if cfg["widget"] == "text" and first["extra"].get("tokens"):
+        text = page.locator("#ms-text-a").input_value()
+        vocab = built_site / cfg["tokenizer"]["vocab_url"]
+        ours = P.WordPieceTokenizer.from_file(vocab, max_length=cfg["tokenizer"]["max_length"]).encode(text)
+        assert feeds[cfg["inputs"][0]["name"]].ravel().tolist() == ours["input_ids"]
+    if cfg["widget"] == "bytes":
+        data = np.frombuffer(page.locator("#ms-paste").input_value().encode("utf-8"), dtype=np.uint8)
+        x, layout = P.preprocess(cfg["preprocessing"], data)
+        tensor = P.arrange_input(x, layout, cfg["inputs"][0]["shape"], cfg["inputs"][0]["dtype"])
+        np.testing.assert_array_equal(feeds[cfg["inputs"][0]["name"]], tensor)
+    browser_ms, python_ms = [], []
+    if not cfg["examples"]:
+        browser_ms.append(first["ms"])
+        python_ms.append(_python_ms(session, feeds))
+    for i, example in enumerate(cfg["examples"]):
+        before = _runs(page)
+        page.locator(f'.ms-tryit__examples [data-example="{i}"]').click()
+        _wait_runs(page, before + 1)
+        last = _last(page)
+        assert last["extra"]["example"] == i
+        feeds = _python_feeds(cfg, last["feeds"])
+        # The browser fed the example itself (arrays go in as they are).
+        for name, value in example["inputs"].items():
+            if isinstance(value, list):
+                np.testing.assert_array_equal(feeds[name], np.asarray(value).astype(feeds[name].dtype), err_msg=name)
+        expected = session.run(None, feeds)
+        worst = max(worst, _compare(cfg, last["outputs"], expected, session, tolerance))
+        # And both agree with what the card promises for this example.
+        for name, value in example["outputs"].items():
+            if isinstance(value, list):
+                got = np.asarray(last["outputs"][name]["data"], dtype=np.float64)
+                np.testing.assert_allclose(got, np.asarray(value, dtype=np.float64).ravel(),
+                                           atol=max(example["tolerance"], cfg.get("tolerance") or 0), rtol=0, err_msg=name)
+        browser_ms.append(last["ms"])
+        python_ms.append(_python_ms(session, feeds))
+    _record("inference_ms", model, {"browser_median": statistics.median(browser_ms), "python_median": statistics.median(python_ms),
+                                    "max_abs_diff": worst, "examples": len(cfg["examples"]), "model_file": cfg["model"]["filename"]})
+    assert page_log.errors == []
+    assert page_log.unexpected_external_requests() == []
+
+
+# ---------------------------------------------------------------- drawing a digit
+
+# Strokes in canvas fractions: a vertical "1", a "7" with a bar, a "0" and a "4".
+DIGITS = {
+    "1": [[(0.5, 0.15), (0.5, 0.85)]],
+    "7": [[(0.25, 0.2), (0.72, 0.2), (0.5, 0.5), (0.42, 0.85)], [(0.38, 0.52), (0.62, 0.52)]],
+    "0": [[(0.5, 0.15), (0.3, 0.3), (0.28, 0.6), (0.5, 0.85), (0.7, 0.6), (0.7, 0.3), (0.5, 0.15)]],
+    "4": [[(0.55, 0.15), (0.3, 0.6), (0.75, 0.6)], [(0.6, 0.35), (0.6, 0.85)]],
+}
+
+
+def _draw(page: Any, strokes: list[list[tuple[float, float]]]) -> None:
+    box = page.locator("canvas.ms-draw").bounding_box()
+    for stroke in strokes:
+        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point, steps=12)
+        page.mouse.up()
+
+
+@pytest.mark.skipif("modelshelf/digits-cnn" not in MODEL_IDS, reason="the digits CNN is not in models/")
+def test_a_digit_drawn_with_the_mouse_is_recognised(page: Any, site_url: str, built_site: Path, page_log: Any) -> None:
+    cfg = _open_panel(page, site_url, "modelshelf/digits-cnn")
+    session = _python_session(built_site, cfg)
+    for digit, strokes in DIGITS.items():
+        page.get_by_role("button", name="Clear").click()
+        before = _runs(page)
+        _draw(page, strokes)
+        _wait_runs(page, before + len(strokes))
+        page.wait_for_function("() => document.querySelector('#ms-tryit').getAttribute('data-saliency') === 'ready'")
+        last = _last(page)
+        assert last["post"]["top"][0][0]["label"] == digit
+        expect(page.locator(".ms-tryit__label")).to_have_text(digit)
+        # The same pixels through catalog/processing.py give the same tensor, and onnxruntime the same class.
+        pixels = page.evaluate("""() => { const c = document.querySelector('canvas.ms-draw');
+            return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }""")
+        size = int(round((len(pixels) // 4) ** 0.5))
+        raw = P.capture_image(np.asarray(pixels, dtype=np.uint8), size, size, cfg["capture"])
+        x, layout = P.preprocess(cfg["preprocessing"], raw, "HWC")
+        tensor = P.arrange_input(x, layout, cfg["inputs"][0]["shape"], cfg["inputs"][0]["dtype"])
+        browser_tensor = _python_feeds(cfg, last["feeds"])["image"]
+        np.testing.assert_array_equal(browser_tensor, tensor)
+        logits = session.run(None, {"image": tensor})[0]
+        assert str(int(np.argmax(logits))) == digit
+        _compare(cfg, last["outputs"], [logits], session, DEFAULT_TOLERANCE)
+        if digit == "7":
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.locator("#ms-tryit").screenshot(path=str(SCREENSHOTS / "tryit-image-drawn.png"))
+    assert page_log.errors == []
+
+
+# ---------------------------------------------------------------- light pages, errors, navigation
+
+def _first_tabular(models: list[str]) -> str:
+    return "modelshelf/iris-logreg" if "modelshelf/iris-logreg" in models else models[0]
+
+
+LIGHT_PAGES = [m for m in ("modelshelf/iris-logreg", "modelshelf/digits-cnn", "sentence-transformers/all-minilm-l6-v2",
+                            "google/magika-standard-v3-3") if m in MODEL_IDS] or MODEL_IDS[:1]
+
+
+@pytest.mark.parametrize("model", LIGHT_PAGES)
+def test_the_runtime_is_downloaded_only_when_the_panel_opens(browser: Any, site_url: str, model: str) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    client = context.new_cdp_session(page)
+    client.send("Network.enable")
+    client.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    sizes: dict[str, int] = {}
+    urls: dict[str, str] = {}
+    client.on("Network.responseReceived", lambda e: urls.__setitem__(e["requestId"], e["response"]["url"]))
+    client.on("Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], int(e["encodedDataLength"])))
+    try:
+        page.goto(f"{site_url}models/{model}/", wait_until="networkidle")
+        before = {urls[k]: v for k, v in sizes.items() if k in urls}
+        assert not [u for u in before if u.endswith(RUNTIME_FILES) or u.endswith(".onnx") or "processing.js" in u]
+        page.locator(".ms-tryit__open").click()
+        page.wait_for_selector("#ms-tryit[data-runs]", timeout=60_000)
+        page.wait_for_load_state("networkidle")
+        after = {urls[k]: v for k, v in sizes.items() if k in urls}
+        loaded = [u.rsplit("/", 1)[-1] for u in after if u not in before]
+        for name in RUNTIME_FILES:
+            assert name in loaded
+        _record("page_bytes", model, {"before_open": sum(before.values()), "after_open": sum(after.values()),
+                                      "opened": {u.rsplit("/", 1)[-1]: after[u] for u in after if u not in before}})
+    finally:
+        context.close()
+
+
+def test_a_runtime_that_cannot_load_is_reported_in_the_panel(browser: Any, site_url: str) -> None:
+    context = browser.new_context()
+    context.route(re.compile(r".*\.wasm$"), lambda route: route.abort())
+    page = context.new_page()
+    try:
+        page.goto(f"{site_url}models/{_first_tabular(MODEL_IDS)}/")
+        page.locator(".ms-tryit__open").click()
+        error = page.locator(".ms-tryit__error")
+        expect(error).to_be_visible(timeout=30_000)
+        expect(error).to_contain_text("WebAssembly runtime could not be started")
+        expect(error.get_by_role("link", name=re.compile("Download"))).to_be_visible()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#ms-tryit").screenshot(path=str(SCREENSHOTS / "tryit-error-wasm.png"))
+    finally:
+        context.close()
+
+
+@pytest.mark.skipif("modelshelf/digits-cnn" not in MODEL_IDS, reason="the digits CNN is not in models/")
+def test_wrong_and_oversized_uploads_are_explained(page: Any, site_url: str, tmp_path: Path) -> None:
+    _open_panel(page, site_url, "modelshelf/digits-cnn")
+    text = tmp_path / "notes.txt"
+    text.write_text("not a picture", encoding="utf-8")
+    page.set_input_files("#ms-upload", str(text))
+    expect(page.locator(".ms-tryit__error")).to_contain_text("not an image this panel can read")
+    # A PNG of 5000 x 1 pixels is small on disk but too large a side to take.
+    import struct
+    import zlib
+
+    row = b"\x00" + b"\xff" * 5000
+    png = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", 5000, 1, 8, 0, 0, 0, 0))
+           + _chunk(b"IDAT", zlib.compress(row)) + _chunk(b"IEND", b""))
+    wide = tmp_path / "wide.png"
+    wide.write_bytes(png)
+    page.set_input_files("#ms-upload", str(wide))
+    expect(page.locator(".ms-tryit__error")).to_contain_text("The image is too large: 5000 × 1 pixels")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 1400})  # the whole panel, clear of the sticky header
+    page.locator("#ms-tryit").screenshot(path=str(SCREENSHOTS / "tryit-error-upload.png"))
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+class _InstantHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the built site with mkdocs-material's navigation.instant turned on in every page's
+    config, and the sitemap (which instant navigation consults) pointing at this server."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        path = Path(self.translate_path(self.path))
+        if path.is_dir():
+            path = path / "index.html"
+        if path.suffix not in (".html", ".xml") or not path.is_file():
+            return super().send_head()
+        body = path.read_text(encoding="utf-8")
+        if path.suffix == ".xml":
+            body = re.sub(r"<loc>https?://[^/]+/", f"<loc>http://{self.headers['Host']}/", body)
+        else:
+            body = body.replace('"features": [', '"features": ["navigation.instant", ', 1)
+        data = body.encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8" if path.suffix == ".html" else "application/xml")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        return io.BytesIO(data)
+
+
+def test_the_panel_survives_instant_navigation(browser: Any, built_site: Path) -> None:
+    """With navigation.instant, a second model page reached by a link (no reload) gets a working
+    panel, and the runtime loaded for the first page is reused."""
+    tabular = [m for m in MODEL_IDS if m.startswith("modelshelf/") and "cnn" not in m]
+    if len(tabular) < 2:
+        pytest.skip("needs two tabular models")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_InstantHandler, directory=str(built_site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    context = browser.new_context()
+    requests: list[str] = []
+    page = context.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    try:
+        first, second = tabular[0], tabular[1]
+        page.goto(f"{base}models/{first}/")
+        page.evaluate("() => { window.__sameDocument = true; }")
+        page.locator(".ms-tryit__open").click()
+        page.wait_for_selector("#ms-tryit[data-runs]", timeout=60_000)
+        # Follow an in-site link as a visitor would: instant navigation swaps the page without a reload.
+        page.evaluate("""href => { const a = document.createElement('a'); a.href = href; a.textContent = 'next';
+            document.querySelector('.md-content').appendChild(a); a.click(); }""", f"{base}models/{second}/")
+        page.wait_for_function("id => { const c = document.querySelector('#ms-tryit'); return c && c.getAttribute('data-config').includes(id); }",
+                               arg=second)
+        assert page.evaluate("() => window.__sameDocument") is True  # no reload happened
+        page.locator(".ms-tryit__open").click()
+        page.wait_for_selector("#ms-tryit[data-runs]", timeout=60_000)
+        assert page.locator(".ms-tryit__error").is_hidden()
+        assert second in page.evaluate("() => document.querySelector('#ms-tryit').msTryit.last && location.pathname")
+        assert sum(u.endswith("ort.wasm.min.js") for u in requests) == 1
+        assert sum(u.endswith(".wasm") for u in requests) == 1
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()
+
+
+# ---------------------------------------------------------------- screenshots of each widget kind
+
+def test_screenshots_of_each_widget_kind(page: Any, site_url: str) -> None:
+    """One model per widget kind, after its first prediction; build/screenshots/tryit-<widget>.png."""
+    seen: set[str] = set()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for model in MODEL_IDS:
+        page.goto(f"{site_url}models/{model}/")
+        cfg = _config(page)
+        kind = cfg["widget"] if cfg["tryable"] else "unavailable"
+        if kind in seen:
+            continue
+        seen.add(kind)
+        if cfg["tryable"]:
+            _open_panel(page, site_url, model)
+            if kind == "image":
+                page.wait_for_function("() => document.querySelector('#ms-tryit').getAttribute('data-saliency') === 'ready'")
+        page.locator("#ms-tryit").scroll_into_view_if_needed()
+        page.locator("#ms-tryit").screenshot(path=str(SCREENSHOTS / f"tryit-{kind}.png"))
+    assert seen
