@@ -1,0 +1,230 @@
+"""Deploy bundles: one reproducible zip per model version, with everything needed to run it.
+
+A bundle holds the ONNX file, `predict.py` (the runtime: JSON, CSV or natural-file input, the
+card's processing, JSON output, `--serve`), `server.py` and `processing.py` beside it,
+`model.json` (the runtime's configuration), pinned `requirements.txt` and
+`requirements-serve.txt`, a `Dockerfile`, a README with the exact commands, the card, the card's
+examples as request files, and `SHA256SUMS`.
+
+Reproducible: members in sorted order, fixed timestamps (1980-01-01), fixed permissions, fixed
+compression level, no extra fields; building twice with the same inputs gives the same bytes.
+The zip is written to the build cache (temp file + `os.replace`), keyed by the hash of its content,
+so an unchanged model is not zipped again.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+
+from catalog import processing
+
+from .enrich import Artifact, ModelEntry, artifact_for, sha256_file
+from .errors import BuildError
+
+log = logging.getLogger(__name__)
+
+BUNDLE_FORMAT = 1
+TEMPLATE_DIR = Path(__file__).parent / "bundle_template"
+SERVER_SOURCE = Path(__file__).parent / "server.py"
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+RUNTIME_PACKAGES = ("numpy", "onnxruntime")
+SERVE_PACKAGES = ("starlette", "uvicorn")
+
+
+class BundleError(BuildError):
+    """Raised by the build when a deploy bundle cannot be made (a missing runtime package, an unwritable cache)."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One file of a bundle: its path inside the zip, and its bytes (or the file on disk that has them)."""
+
+    name: str
+    data: bytes | None = None
+    source: Path | None = None
+    sha256: str = ""
+    executable: bool = False
+
+
+def _pinned(roots: tuple[str, ...], exclude: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    """`name==version` for the packages and everything they require (markers evaluated here), sorted."""
+    env = {**default_environment(), "extra": ""}
+    seen: dict[str, str] = {}
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in seen or key in exclude:
+            continue
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            raise BundleError(f"deploy bundles pin the installed {name}, but it is not installed; "
+                              "run scripts/setup (pip install -c constraints.txt -e .)") from None
+        seen[key] = f"{dist.metadata['Name']}=={dist.version}"
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate(env):
+                todo.append(req.name)
+    return sorted(seen.values(), key=str.lower)
+
+
+def requirements() -> tuple[str, str]:
+    """requirements.txt (what predict.py needs) and requirements-serve.txt (plus the HTTP server), pinned."""
+    runtime = _pinned(RUNTIME_PACKAGES)
+    serve = _pinned(SERVE_PACKAGES, exclude={re.sub(r"==.*", "", r).lower() for r in runtime})
+    head = "# Exact versions the Modelshelf build tested with (Python {}.{}).\n".format(*sys.version_info[:2])
+    return (head + "\n".join(runtime) + "\n",
+            head + "-r requirements.txt\n" + "\n".join(serve) + "\n")
+
+
+def _env() -> jinja2.Environment:
+    # Plain text (README, Dockerfile): no HTML autoescape; card strings are printed as the card has them.
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=False,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def _example_files(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    files = []
+    for i, example in enumerate(config["examples"]):
+        request = {"name": example.get("name") or f"#{i + 1}", "inputs": example["inputs"]}
+        if example.get("outputs"):
+            request["outputs"] = example["outputs"]
+            request["tolerance"] = example.get("tolerance", 1e-4)
+        files.append((f"examples/{i + 1}.json", request))
+    return files
+
+
+def bundle_members(entry: ModelEntry, catalog_entry: dict[str, Any], site_url: str) -> tuple[str, list[Member]]:
+    """The bundle's file name and its members (before SHA256SUMS), computed without writing anything."""
+    from .bundle_template.predict import config_from_entry
+
+    card = entry.card
+    folder = f"{card.short_name}-{card.version}"
+    config = config_from_entry(catalog_entry)
+    reqs, serve_reqs = requirements()
+    examples = _example_files(config)
+    model_url = entry.onnx.url if entry.onnx.url.startswith("https://") else f"{site_url.rstrip('/')}/{entry.onnx.url}"
+    context = {"card": card, "config": config, "folder": folder, "bundle_name": f"{folder}-bundle.zip",
+               "examples": [(name, req["name"]) for name, req in examples], "model_local": entry.onnx.local is not None,
+               "model_url": model_url, "python": "{}.{}".format(*sys.version_info[:2]),
+               "feature_list": ", ".join(config["inputs"][0]["features"]) if config["inputs"] and config["inputs"][0]["features"] else ""}
+    env = _env()
+
+    def text(name: str, content: str, executable: bool = False) -> Member:
+        data = content.encode("utf-8")
+        return Member(name, data=data, sha256=hashlib.sha256(data).hexdigest(), executable=executable)
+
+    members = [
+        text("predict.py", (TEMPLATE_DIR / "predict.py").read_text(encoding="utf-8"), executable=True),
+        text("server.py", SERVER_SOURCE.read_text(encoding="utf-8")),
+        text("processing.py", Path(processing.__file__).read_text(encoding="utf-8")),
+        text("model.json", json.dumps(config, indent=1, sort_keys=True) + "\n"),
+        text("requirements.txt", reqs),
+        text("requirements-serve.txt", serve_reqs),
+        text("Dockerfile", env.get_template("Dockerfile.j2").render(**context)),
+        text(".dockerignore", ".venv\n__pycache__\n*.zip\n"),
+        text("README.md", env.get_template("README.md.j2").render(**context)),
+        Member("card.yaml", source=card.card_path, sha256=sha256_file(card.card_path)),
+        *(text(name, json.dumps(req, indent=1) + "\n") for name, req in examples),
+    ]
+    if entry.onnx.local is not None:
+        members.append(Member(entry.onnx.filename, source=entry.onnx.local, sha256=entry.onnx.sha256))
+    sums = "".join(f"{m.sha256}  {m.name}\n" for m in sorted(members + ([] if entry.onnx.local is not None else [
+        Member(entry.onnx.filename, sha256=entry.onnx.sha256)]), key=lambda m: m.name))
+    members.append(text("SHA256SUMS", sums))
+    return folder, sorted(members, key=lambda m: m.name)
+
+
+def write_zip(path: Path, folder: str, members: list[Member]) -> None:
+    """Write the members under `folder/` into a zip with fixed metadata (the same inputs give the same bytes)."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for m in members:
+            info = zipfile.ZipInfo(f"{folder}/{m.name}", date_time=ZIP_DATE)
+            info.create_system = 3  # Unix, so the permission bits below are honoured by unzip
+            info.external_attr = (0o100755 if m.executable else 0o100644) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            data = m.data if m.data is not None else m.source.read_bytes()  # type: ignore[union-attr]
+            zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+
+
+def build_bundle(entry: ModelEntry, catalog_entry: dict[str, Any], *, cache_dir: Path, site_url: str) -> Artifact:
+    """The bundle of one model version as a published Artifact (kind "bundle"), zipped once per content."""
+    folder, members = bundle_members(entry, catalog_entry, site_url)
+    key = hashlib.sha256(json.dumps([BUNDLE_FORMAT, folder, [(m.name, m.sha256, m.executable) for m in members]]).encode()).hexdigest()
+    filename = f"{folder}-bundle.zip"
+    out_dir = cache_dir / "bundles" / key
+    path = out_dir / filename
+    if not path.is_file():
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".zip", dir=out_dir)
+            os.close(fd)
+            try:
+                write_zip(Path(tmp), folder, members)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise BundleError(f"cannot write the deploy bundle of {entry.card.id} to {out_dir}: {exc}") from None
+        log.info("bundle: %s (%s)", filename, entry.card.id)
+    return artifact_for(entry.card, path, filename, "bundle")
+
+
+def deploy_context(entry: ModelEntry, bundle: Artifact, site_url: str) -> dict[str, Any]:
+    """What the model page's Deploy section prints: the bundle, and the commands that use it or the client."""
+    from .pages import fence
+
+    card, site = entry.card, site_url.rstrip("/")
+    folder = f"{card.short_name}-{card.version}"
+    ref = f"{card.id}@{card.version}"
+    first_example = "examples/1.json" if card.examples else "input.json"
+    bundle_commands = "\n".join([
+        f"curl -fLO {site}/{bundle.url}",
+        f"echo '{bundle.sha256}  {bundle.filename}' | sha256sum -c -",
+        f"unzip {bundle.filename} && cd {folder}",
+        "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
+        f".venv/bin/python predict.py {first_example}",
+    ])
+    client_commands = "\n".join([
+        f"export MODELSHELF_SITE_URL={site}/",
+        f"modelshelf pull {ref}            # verified, cached in ~/.cache/modelshelf",
+        f"modelshelf run {ref} input.json  # or a .csv file",
+        f"modelshelf serve {ref} --port 8080",
+    ])
+    python = "\n".join([
+        "from catalog import client",
+        "",
+        f"path = client.pull({ref!r}, base_url={site + '/'!r})",
+        f"session = client.session({ref!r}, base_url={site + '/'!r})  # onnxruntime.InferenceSession",
+    ])
+    return {"bundle": bundle, "folder": folder, "bundle_fence": fence(bundle_commands, "sh"),
+            "client_fence": fence(client_commands, "sh"), "python_fence": fence(python, "python")}
+
+
+def add_bundles(entries: list[ModelEntry], catalog_entries: list[dict[str, Any]], *, cache_dir: Path, site_url: str) -> None:
+    """Build every entry's bundle and append it to entry.extras["files"] (listed, published, in catalog.json)."""
+    by_id = {(m["id"], m["version"]): m for m in catalog_entries}
+    for entry in entries:
+        artifact = build_bundle(entry, by_id[(entry.card.id, entry.card.version)], cache_dir=cache_dir, site_url=site_url)
+        entry.extras.setdefault("files", []).append(artifact)
+        entry.extras["deploy"] = deploy_context(entry, artifact, site_url)
+
+
+__all__ = ["BundleError", "Member", "add_bundles", "build_bundle", "bundle_members", "requirements", "write_zip"]

@@ -1,0 +1,90 @@
+"""What the deploy commands of the CLI (`run`, `serve ORG/NAME`, `search`, `list`, `info`) call:
+a loaded runtime for a pulled model, and the text or JSON those commands print.
+
+Library code: nothing here prints or exits; the CLI does.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from catalog.client import Client, ModelRow
+
+log = logging.getLogger(__name__)
+
+
+def load_runner(client: Client, model_ref: str) -> Any:
+    """Pull (or find in the cache) a verified model and load it in the runtime that deploy bundles use.
+
+    Raises catalog.errors.ModelshelfError subclasses for download problems and the runtime's
+    IntegrityError if the file changed after it was verified.
+    """
+    from .bundle_template import predict as runtime
+
+    entry, path = client.model(model_ref)
+    return runtime.Runner(runtime.config_from_entry(entry), path)
+
+
+def _metrics_text(model: dict[str, Any]) -> str:
+    card = model.get("card") or {}
+    return ", ".join(f"{m.get('name')}={m.get('value')}" for m in card.get("metrics") or [] if isinstance(m, dict))
+
+
+def format_search(models: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([{"id": m.get("id"), "version": m.get("version"), "task": m.get("task"),
+                            "summary": (m.get("card") or {}).get("summary"), "page": m.get("page")} for m in models], indent=1)
+    if not models:
+        return "no models match"
+    lines = []
+    for m in models:
+        card = m.get("card") or {}
+        metrics = _metrics_text(m)
+        lines.append(f"{m.get('id')}@{m.get('version')}  [{m.get('task')}]{'  ' + metrics if metrics else ''}")
+        lines.append(f"    {card.get('summary', '')}")
+    lines.append(f"{len(models)} model{'s' if len(models) != 1 else ''}")
+    return "\n".join(lines)
+
+
+def format_list(rows: list[ModelRow], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([{"id": r.model_id, "version": r.version, "task": r.task, "summary": r.summary,
+                            "cached": list(r.cached)} for r in rows], indent=1)
+    if not rows:
+        return "no models"
+    width = max(len(f"{r.model_id}@{r.version}") for r in rows)
+    lines = [f"{f'{r.model_id}@{r.version}':<{width}}  {('cached: ' + ','.join(r.cached)) if r.cached else '':<20}  {r.task}"
+             for r in rows]
+    return "\n".join(lines)
+
+
+def format_info(client: Client, entry: dict[str, Any], fmt: str) -> str:
+    card = entry.get("card") or {}
+    files = []
+    for f in entry.get("files", []):
+        cached = client.cached_path(entry["id"], entry["version"], f["kind"])
+        files.append({**f, "cached": str(cached) if cached else None})
+    info = {"id": entry["id"], "version": entry["version"], "name": card.get("name"), "summary": card.get("summary"),
+            "task": entry.get("task"), "license": card.get("license"), "page": client.site_url + str(entry.get("page", "")),
+            "signature": entry.get("signature"), "labels": card.get("labels") or [], "metrics": card.get("metrics") or [],
+            "files": files}
+    if fmt == "json":
+        return json.dumps(info, indent=1)
+    sig = entry.get("signature") or {}
+    lines = [f"{info['id']}@{info['version']}: {info['name']}", f"  {info['summary']}",
+             f"  task: {info['task']}   licence: {info['license']}", f"  page: {info['page']}"]
+    for side in ("inputs", "outputs"):
+        for t in sig.get(side, []):
+            shape = "[" + ", ".join("?" if d is None else str(d) for d in t["shape"]) + "]"
+            lines.append(f"  {side[:-1] if side == 'inputs' else 'output'}: {t['name']} {t['dtype']} {shape}")
+    if info["metrics"]:
+        lines.append("  metrics (from the card): " + _metrics_text(entry))
+    lines.append("  files:")
+    for f in files:
+        lines.append(f"    {f['name']:<40} {f['size']:>12} bytes  sha256 {f['sha256']}")
+        lines.append(f"    {'':<40} {'cached at ' + f['cached'] if f['cached'] else 'not cached'}")
+    return "\n".join(lines)
+
+
+__all__ = ["format_info", "format_list", "format_search", "load_runner"]
