@@ -41,6 +41,10 @@ STEP_PARAMS: dict[str, tuple[set[str], set[str]]] = {
     "softmax": (set(), set()),
     "topk": ({"k"}, set()),
     "threshold": ({"value"}, set()),
+    "sigmoid": (set(), set()),
+    "mean_pool": ({"mask"}, set()),
+    "l2_normalize": (set(), set()),
+    "byte_sample": ({"begin", "end"}, {"block", "padding", "strip"}),
 }
 
 _UNSAFE_TAGS = {"script", "iframe", "frame", "frameset", "object", "embed", "applet", "style", "link", "meta",
@@ -243,6 +247,7 @@ def _semantic_problems(rep: _Reporter, card_path: Path, expected_id: str | None)
                     f"did you mean {guess!r}?" if guess else f"add '- id: {metric['dataset']}' to datasets, or fix the id")
 
     names = {kind: [t.get("name") for t in data.get(kind) or [] if isinstance(t, dict)] for kind in ("inputs", "outputs")}
+    _check_evaluation(rep, data.get("evaluation"), names["outputs"], folder)
     for kind in ("inputs", "outputs"):
         seen: set[str] = set()
         for i, name in enumerate(names[kind]):
@@ -274,6 +279,27 @@ def _semantic_problems(rep: _Reporter, card_path: Path, expected_id: str | None)
             for param in sorted(set(step) - needed - optional - {"op"}):
                 rep.add((kind, i, param), f"step {step['op']!r} takes no {param!r}",
                         f"remove it; {step['op']} takes {', '.join(sorted(needed | optional)) or 'no parameters'}", key=True)
+
+
+def _check_evaluation(rep: _Reporter, evaluation: Any, outputs: list[Any], folder: Path) -> None:
+    """How the build recomputes metrics: a dataset or a script (not both), an output the card declares."""
+    if not isinstance(evaluation, dict):
+        return
+    dataset, script = evaluation.get("dataset"), evaluation.get("script")
+    if dataset is None and script is None:
+        rep.add(("evaluation",), "evaluation needs a dataset or a script",
+                "add dataset: (a built-in dataset such as sklearn/iris) or script: (a Python file that writes eval.npz)")
+    elif dataset is not None and script is not None:
+        rep.add(("evaluation",), "evaluation has both a dataset and a script", "keep one of them")
+    if isinstance(script, str):
+        _check_local_file(rep, ("evaluation", "script"), script, folder, max_bytes=None)
+        if "split" in evaluation:
+            rep.add(("evaluation", "split"), "split applies to built-in datasets; a script writes the rows to evaluate",
+                    "remove split, and let the script write only the rows to evaluate")
+    output = evaluation.get("output")
+    if isinstance(output, str) and output not in outputs:
+        rep.add(("evaluation", "output"), f"{output!r} is not one of the card's outputs",
+                "use one of: " + ", ".join(str(n) for n in outputs))
 
 
 def _check_local_file(rep: _Reporter, path: tuple[PathPart, ...], rel: str, folder: Path, max_bytes: int | None) -> None:
@@ -319,6 +345,10 @@ class _UnsafeHTML(HTMLParser):
 
 def unsafe_html(markdown_text: str) -> list[tuple[str, str]]:
     """What in this Markdown would run script or restyle the page if it were not sanitised: (what, needle)."""
+    lowered = markdown_text.lower()
+    # Fast path: without '<' or a script-capable scheme, Markdown cannot produce a tag or a dangerous link.
+    if "<" not in lowered and not any(scheme in lowered for scheme in ("javascript:", "vbscript:", "data:")):
+        return []
     parser = _UnsafeHTML()
     parser.feed(markdown.markdown(markdown_text))
     parser.feed(markdown_text)  # raw HTML that Markdown would have escaped still counts as an attempt

@@ -24,6 +24,7 @@ from catalog.validate import tasks
 from .errors import BuildError, CatalogInvalid
 from .onnx_info import Signature, TensorInfo, check_model, declared_tensor, read_signature, signature_mismatches
 from .recipes import run_recipe, tool_versions
+from .safety import Limits, check_file
 from .sanitize import render_markdown
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,8 @@ def artifact_for(card: Card, path: Path, filename: str, kind: str) -> Artifact:
     return Artifact(filename, path.stat().st_size, sha, f"{_files_prefix(card, sha)}/{filename}", path, True, kind)
 
 
-def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path, site_url: str) -> list[ModelEntry]:
+def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path, site_url: str,
+           limits: Limits = Limits()) -> list[ModelEntry]:
     """Turn validated cards into page-ready entries; raises CatalogInvalid with every model problem found."""
     problems = _Problems(documents)
     titles = {t["id"]: t["title"] for t in tasks()}
@@ -167,6 +169,12 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
         path, cached = _onnx_path(card, cache_dir, versions)
         onnx_name = f"{card.short_name}.onnx"
         if path is not None:
+            # Our own checks (generator/safety.py) come before onnx.checker reads the file and its external data.
+            unsafe = check_file(path, card.folder if card.source.file else path.parent, limits)
+            for finding in unsafe:
+                problems.add(card, ("source",), finding.message, finding.hint)
+            if unsafe:
+                continue
             try:
                 check_model(path)
                 signature = read_signature(path)

@@ -196,10 +196,17 @@ def render_pages(entries: list[ModelEntry], *, site_name: str) -> dict[str, str]
     pages["licenses.md"] = env.get_template("licenses.md.j2").render(licenses=licenses, datasets=datasets, root=rel_root("licenses.md"))
     schema = card_schema()
     pages["reference/card.md"] = env.get_template("card-reference.md.j2").render(
-        schema=schema, schema_description=inline_code(schema["description"]), fields=schema_fields(schema), spdx=sorted(spdx_ids(), key=str.lower), tasks=tasks(),
+        schema=schema, schema_description=inline_code(schema["description"]), fields=schema_fields(schema),
+        datasets=_builtin_datasets(), spdx=sorted(spdx_ids(), key=str.lower), tasks=tasks(),
         root=rel_root("reference/card.md"))
     pages["reference/cli.md"] = cli_reference()
     return pages
+
+
+def _builtin_datasets() -> list[dict[str, str]]:
+    from .datasets import BUILTINS
+
+    return [{"name": b.name, "kind": b.kind, "note": b.raw_note} for b in BUILTINS.values()]
 
 
 class _Obj(dict):

@@ -22,12 +22,18 @@ from catalog import SCHEMA_PATH
 from catalog.catalog import load_catalog
 from catalog.problems import format_problems
 
+from .bundle import add_bundles
 from .catalog_json import catalog_document
 from .enrich import ModelEntry, enrich
 from .errors import BuildError, CatalogInvalid
+from .evaluate import evaluate_catalog
+from .export import check_exports
+from .onnx_hub_manifest import hub_manifest
 from .pages import render_pages
 from .recipes import default_cache_dir
+from .safety import MB, Limits
 from .search_index import build_search
+from .tryit import add_tryit
 from .vendor import vendored_files
 
 log = logging.getLogger(f"mkdocs.plugins.{__name__}")
@@ -41,6 +47,10 @@ class ModelshelfConfig(Config):
     models_dir = c.Type(str, default="models")
     cache_dir = c.Optional(c.Type(str))
     node_modules = c.Type(str, default="node_modules")
+    # Limits of generator/safety.py: file size cap, and memory and time of each model's smoke run.
+    max_model_mb = c.Type(int, default=200)
+    smoke_memory_mb = c.Type(int, default=2048)
+    smoke_seconds = c.Type(int, default=60)
 
 
 class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
@@ -65,9 +75,16 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
             result = load_catalog([models_dir], root=models_dir)
             if not result.ok:
                 raise CatalogInvalid(result.problems)
-            self.entries = enrich(result.cards, result.documents, cache_dir=cache_dir, site_url=site_url)
+            limits = Limits(max_file_bytes=self.config.max_model_mb * MB, memory_mb=self.config.smoke_memory_mb,
+                            seconds=self.config.smoke_seconds)
+            self.entries = enrich(result.cards, result.documents, cache_dir=cache_dir, site_url=site_url, limits=limits)
+            check_exports(self.entries, result.documents, cache_dir=cache_dir, limits=limits)  # smoke runs, parity, variants
             # Later stages fill entry.extras; each raises CatalogInvalid or BuildError with what is wrong.
             # (issue 3: verification and insight) (issue 4: try-it) (issue 5: deploy bundles)
+            evaluate_catalog(self.entries, result.documents, cache_dir=cache_dir)  # verified metrics, latency, insight
+            add_tryit(self.entries)
+            # Deploy bundles (issue 5): built from each model's catalog.json entry, listed as kind "bundle".
+            add_bundles(self.entries, catalog_document(self.entries, site_url)["models"], cache_dir=cache_dir, site_url=site_url)
             vendored = vendored_files(self._project_path(config, self.config.node_modules))
             self.pages = render_pages(self.entries, site_name=config.site_name)
             index_json, docs_json = build_search(self.entries)
@@ -79,6 +96,7 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
             "search/index.json": index_json,
             "search/docs.json": docs_json,
             "catalog.json": json.dumps(catalog_document(self.entries, site_url), indent=1, sort_keys=True),
+            "ONNX_HUB_MANIFEST.json": json.dumps(hub_manifest(self.entries), indent=1, sort_keys=True),
         }
         self.copied = {f.dest: f.source for f in vendored}
         self.copied["schema/card.schema.json"] = SCHEMA_PATH

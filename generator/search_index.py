@@ -25,12 +25,18 @@ FIELDS = [
 
 def search_record(entry: ModelEntry) -> dict[str, Any]:
     card = entry.card
+    evaluation = entry.extras.get("evaluation")
+    # A claim is "verified" when the build recomputed it (and it was within tolerance, or the build would have failed).
+    verified = evaluation.metrics if evaluation is not None and evaluation.data_label else {}
     return {
         "id": card.id, "name": card.name, "version": card.version, "summary": card.summary,
         "task": card.task, "task_title": entry.task_title, "license": card.license,
         "framework": card.framework, "datasets": [d.id for d in card.datasets], "tags": list(card.tags),
         "url": entry.url,
-        "metrics": [{"name": m.name, "value": m.value, "dataset": m.dataset, "split": m.split} for m in card.metrics],
+        "metrics": [{"name": m.name, "value": m.value, "dataset": m.dataset, "split": m.split,
+                     "verified": evaluation is not None and evaluation.claim_verified(i)}
+                    for i, m in enumerate(card.metrics)],
+        "verified_metrics": {name: round(value, 6) for name, value in verified.items()},
         "size": entry.onnx.size,
     }
 
