@@ -9,12 +9,14 @@ from typing import Any
 
 import click
 
-from catalog.catalog import load_catalog
 from catalog import client as client_lib
 from catalog.errors import ModelshelfError
 from catalog.problems import format_problems
 
-from . import deploy, scaffold, site
+from . import deploy
+
+# validate/new/build/serve import their heavy modules (jsonschema, mkdocs) when they run, so
+# `modelshelf pull` and `run` start quickly.
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,6 +41,8 @@ def validate(paths: tuple[Path, ...], fmt: str) -> None:
     PATHS are card files or folders searched for card.yaml (default: models).
     Exits 1 if any card has a problem.
     """
+    from catalog.catalog import load_catalog
+
     root = Path("models") if Path("models").is_dir() else None
     result = load_catalog(list(paths) or [Path("models")], root=root)
     if result.problems:
@@ -56,6 +60,8 @@ def validate(paths: tuple[Path, ...], fmt: str) -> None:
 @click.option("--task", default="tabular-classification", show_default=True, help="Task of the new model.")
 def new(model_id: str, models_dir: Path, task: str) -> None:
     """Scaffold models/ORG/NAME with a card that validates and a recipe to fill in."""
+    from . import scaffold
+
     try:
         folder = scaffold.new_model(model_id, models_dir, task=task)
     except scaffold.ScaffoldError as exc:
@@ -74,6 +80,8 @@ def build(config_file: Path, site_dir: Path | None, strict: bool) -> None:
     The site is built into a temporary folder beside SITE_DIR and swapped in only when the
     build succeeds: a failed build leaves the previous site untouched.
     """
+    from . import site
+
     try:
         out = site.build_site(config_file, site_dir=site_dir, strict=strict)
     except site.SiteBuildFailed as exc:
@@ -209,6 +217,8 @@ def serve(model_ref: str | None, config_file: Path, dev_addr: str, no_livereload
     requests past --max-in-flight 503. Stop with Ctrl-C.
     """
     if model_ref is None:
+        from . import site
+
         try:
             site.serve_site(config_file, dev_addr=dev_addr, livereload=not no_livereload)
         except site.SiteBuildFailed as exc:

@@ -283,7 +283,7 @@ def prepare_tryit(entry: ModelEntry) -> TryIt:
         "preprocessing": [s.as_dict() for s in card.preprocessing],
         "postprocessing": [s.as_dict() for s in card.postprocessing],
         "labels": list(card.labels), "examples": _examples(card),
-        "bundle_anchor": "use-it", "download_url": entry.onnx.url, "download_size": entry.onnx.size,
+        "bundle_anchor": "deploy", "download_url": entry.onnx.url, "download_size": entry.onnx.size,
         "download_name": entry.onnx.filename,
     }
     files: list[Artifact] = []
