@@ -13,6 +13,7 @@ so an unchanged model is not zipped again.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -60,6 +61,9 @@ class Member:
     executable: bool = False
 
 
+BUNDLE_EMBED_MAX_BYTES = 16 * 1024 * 1024
+
+
 def _pinned(roots: tuple[str, ...], exclude: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
     """`name==version` for the packages and everything they require (markers evaluated here), sorted."""
     env = {**default_environment(), "extra": ""}
@@ -83,6 +87,7 @@ def _pinned(roots: tuple[str, ...], exclude: set[str] = frozenset()) -> list[str
     return sorted(seen.values(), key=str.lower)
 
 
+@functools.cache
 def requirements() -> tuple[str, str]:
     """requirements.txt (what predict.py needs) and requirements-serve.txt (plus the HTTP server), pinned."""
     runtime = _pinned(RUNTIME_PACKAGES)
@@ -92,6 +97,7 @@ def requirements() -> tuple[str, str]:
             head + "-r requirements.txt\n" + "\n".join(serve) + "\n")
 
 
+@functools.cache
 def _env() -> jinja2.Environment:
     # Plain text (README, Dockerfile): no HTML autoescape; card strings are printed as the card has them.
     return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=False,
@@ -115,12 +121,15 @@ def bundle_members(entry: ModelEntry, catalog_entry: dict[str, Any], site_url: s
 
     card = entry.card
     folder = f"{card.short_name}-{card.version}"
+    # Large models are not copied into the bundle (the site would carry them twice); the README
+    # says how to fetch the file, and predict.py checks it against SHA256SUMS all the same.
+    embed = entry.onnx.local is not None and entry.onnx.size <= BUNDLE_EMBED_MAX_BYTES
     config = config_from_entry(catalog_entry)
     reqs, serve_reqs = requirements()
     examples = _example_files(config)
     model_url = entry.onnx.url if entry.onnx.url.startswith("https://") else f"{site_url.rstrip('/')}/{entry.onnx.url}"
     context = {"card": card, "config": config, "folder": folder, "bundle_name": f"{folder}-bundle.zip",
-               "examples": [(name, req["name"]) for name, req in examples], "model_local": entry.onnx.local is not None,
+               "examples": [(name, req["name"]) for name, req in examples], "model_local": embed,
                "model_url": model_url, "python": "{}.{}".format(*sys.version_info[:2]),
                "feature_list": ", ".join(config["inputs"][0]["features"]) if config["inputs"] and config["inputs"][0]["features"] else ""}
     env = _env()
@@ -142,9 +151,9 @@ def bundle_members(entry: ModelEntry, catalog_entry: dict[str, Any], site_url: s
         Member("card.yaml", source=card.card_path, sha256=sha256_file(card.card_path)),
         *(text(name, json.dumps(req, indent=1) + "\n") for name, req in examples),
     ]
-    if entry.onnx.local is not None:
+    if embed:
         members.append(Member(entry.onnx.filename, source=entry.onnx.local, sha256=entry.onnx.sha256))
-    sums = "".join(f"{m.sha256}  {m.name}\n" for m in sorted(members + ([] if entry.onnx.local is not None else [
+    sums = "".join(f"{m.sha256}  {m.name}\n" for m in sorted(members + ([] if embed else [
         Member(entry.onnx.filename, sha256=entry.onnx.sha256)]), key=lambda m: m.name))
     members.append(text("SHA256SUMS", sums))
     return folder, sorted(members, key=lambda m: m.name)
