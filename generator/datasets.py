@@ -11,15 +11,7 @@ model folder and the tool versions, like a recipe's.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -28,7 +20,7 @@ import numpy as np
 
 from catalog.model import Card, Tensor
 
-from .recipes import NOT_INPUTS
+from .recipes import ScriptFailed, ScriptTimedOut, ScriptWroteNothing, folder_key, run_in_clean_folder
 
 log = logging.getLogger(__name__)
 
@@ -209,54 +201,30 @@ def load_builtin(card: Card, name: str, split: Split) -> EvalData:
 
 def script_key(card: Card, script: str, versions: dict[str, str | None]) -> str:
     """Hash of everything that can change what the script writes (the model folder and the tools)."""
-    h = hashlib.sha256()
-    h.update(json.dumps({"protocol": DATA_PROTOCOL, "script": script, "tools": versions}, sort_keys=True).encode())
-    for path in sorted(p for p in card.folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(card.folder).as_posix()
-        if rel in NOT_INPUTS or "__pycache__" in rel:
-            continue
-        h.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
+    return folder_key(card, {"protocol": DATA_PROTOCOL, "script": script, "tools": versions})
 
 
 def run_script(card: Card, script: str, cache_dir: Path, key: str, *, timeout: float = SCRIPT_TIMEOUT) -> Path:
     """OUTDIR/eval.npz of the card's evaluation script, from the cache when the model folder has not changed."""
     dest = cache_dir / "eval-data" / key
-    if (dest / "eval.npz").is_file():
-        log.info("evaluation data cache hit: %s (%s)", card.id, key[:12])
-        return dest / "eval.npz"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    log.info("running evaluation script of %s", card.id)
-    start = time.perf_counter()
     where = ("evaluation", "script")
-    with tempfile.TemporaryDirectory(prefix="modelshelf-eval-") as work:
-        src, out = Path(work) / "src", Path(work) / "out"
-        shutil.copytree(card.folder, src, ignore=shutil.ignore_patterns("__pycache__"))
-        out.mkdir()
-        env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        try:
-            proc = subprocess.run([sys.executable, str(src / script), str(out)], cwd=work, env=env,
-                                  capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise SpecProblem(where, f"{script} did not finish within {timeout:.0f} s",
-                              "make the evaluation data smaller or the script faster") from None
-        if proc.returncode != 0:
-            lines = (proc.stderr or proc.stdout).strip().splitlines()
-            log.warning("evaluation script of %s failed:\n%s", card.id, "\n".join(lines[-15:]))
-            last = lines[-1] if lines else "no output"
-            raise SpecProblem(where, f"{script} failed with exit code {proc.returncode}: {last}",
-                              f"run `python {script} OUTDIR` in the model folder to see the whole error")
-        if not (out / "eval.npz").is_file():
-            raise SpecProblem(where, f"{script} finished but wrote no eval.npz into the folder it was given",
-                              "save the arrays with numpy.savez(Path(sys.argv[1]) / 'eval.npz', ...)")
-        staged = Path(tempfile.mkdtemp(prefix=".tmp-", dir=dest.parent))
-        shutil.rmtree(staged)
-        shutil.move(str(out), staged)
-        try:
-            os.replace(staged, dest)
-        except OSError:  # another build cached the same key meanwhile
-            shutil.rmtree(staged, ignore_errors=True)
-    log.info("evaluation script of %s took %.1f s", card.id, time.perf_counter() - start)
+    try:
+        cached, seconds = run_in_clean_folder(card, script, dest, "eval.npz", timeout=timeout)
+    except ScriptTimedOut:
+        raise SpecProblem(where, f"{script} did not finish within {timeout:.0f} s",
+                          "make the evaluation data smaller or the script faster") from None
+    except ScriptFailed as exc:
+        log.warning("evaluation script of %s failed:\n%s", card.id, "\n".join(exc.tail))
+        last = exc.tail[-1] if exc.tail else "no output"
+        raise SpecProblem(where, f"{script} failed with exit code {exc.returncode}: {last}",
+                          f"run `python {script} OUTDIR` in the model folder to see the whole error") from None
+    except ScriptWroteNothing:
+        raise SpecProblem(where, f"{script} finished but wrote no eval.npz into the folder it was given",
+                          "save the arrays with numpy.savez(Path(sys.argv[1]) / 'eval.npz', ...)") from None
+    if cached:
+        log.info("evaluation data cache hit: %s (%s)", card.id, key[:12])
+    else:
+        log.info("evaluation script of %s took %.1f s", card.id, seconds)
     return dest / "eval.npz"
 
 

@@ -51,16 +51,76 @@ def tool_versions() -> dict[str, str | None]:
     return versions
 
 
-def recipe_key(card: Card, versions: dict[str, str | None]) -> str:
-    """Hash of everything that can change what the recipe writes."""
+def folder_key(card: Card, header: dict[str, object]) -> str:
+    """Hash of `header` and every file of the model folder that can change what a script writes."""
     h = hashlib.sha256()
-    h.update(json.dumps({"protocol": RECIPE_PROTOCOL, "recipe": card.source.recipe, "tools": versions}, sort_keys=True).encode())
+    h.update(json.dumps(header, sort_keys=True).encode())
     for path in sorted(p for p in card.folder.rglob("*") if p.is_file()):
         rel = path.relative_to(card.folder).as_posix()
         if rel in NOT_INPUTS or "__pycache__" in rel:
             continue
         h.update(rel.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
+
+
+def recipe_key(card: Card, versions: dict[str, str | None]) -> str:
+    """Hash of everything that can change what the recipe writes."""
+    return folder_key(card, {"protocol": RECIPE_PROTOCOL, "recipe": card.source.recipe, "tools": versions})
+
+
+class ScriptTimedOut(Exception):
+    """Raised by run_in_clean_folder when the script runs past its time limit."""
+
+
+class ScriptFailed(Exception):
+    """Raised by run_in_clean_folder when the script exits non-zero; carries the exit code and its last lines."""
+
+    def __init__(self, returncode: int, tail: list[str]) -> None:
+        super().__init__(f"exit code {returncode}")
+        self.returncode = returncode
+        self.tail = tail
+
+
+class ScriptWroteNothing(Exception):
+    """Raised by run_in_clean_folder when the script succeeds without writing the file it must write."""
+
+
+def run_in_clean_folder(card: Card, script: str, dest: Path, expect: str, *, timeout: float) -> tuple[bool, float]:
+    """Run `python SCRIPT OUTDIR` in a fresh copy of the model folder and move OUTDIR to `dest` atomically.
+
+    Returns (cached, seconds). When dest/expect exists already nothing runs. A failed run leaves
+    no trace in the cache.
+    """
+    if (dest / expect).is_file():
+        return True, 0.0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="modelshelf-run-") as work:
+        src = Path(work) / "src"
+        out = Path(work) / "out"
+        shutil.copytree(card.folder, src, ignore=shutil.ignore_patterns("__pycache__"))
+        out.mkdir()
+        env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        try:
+            proc = subprocess.run([sys.executable, str(src / script), str(out)], cwd=work, env=env,
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ScriptTimedOut(script) from None
+        if proc.returncode != 0:
+            raise ScriptFailed(proc.returncode, (proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        if not (out / expect).is_file():
+            raise ScriptWroteNothing(expect)
+        seconds = time.perf_counter() - start
+        (out / f"{Path(script).stem}.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+        (out / "meta.json").write_text(json.dumps({"id": card.id, "script": script, "seconds": round(seconds, 3)}), encoding="utf-8")
+        staged = Path(tempfile.mkdtemp(prefix=".tmp-", dir=dest.parent))
+        shutil.rmtree(staged)
+        shutil.move(str(out), staged)
+        try:
+            os.replace(staged, dest)
+        except OSError:  # another build cached the same key meanwhile
+            shutil.rmtree(staged, ignore_errors=True)
+    return False, seconds
 
 
 def default_cache_dir(project_dir: Path) -> Path:
@@ -70,40 +130,23 @@ def default_cache_dir(project_dir: Path) -> Path:
 
 def run_recipe(card: Card, cache_dir: Path, *, timeout: float = 900, versions: dict[str, str | None] | None = None) -> RecipeOutput:
     """The model.onnx the card's recipe writes, from the cache when its inputs have not changed."""
-    assert card.source.recipe is not None
+    recipe = card.source.recipe
+    if recipe is None:
+        raise RecipeError(f"{card.card_path}: the card has no recipe")
     key = recipe_key(card, versions or tool_versions())
     dest = cache_dir / "recipes" / key
-    if (dest / "model.onnx").is_file():
+    if not (dest / "model.onnx").is_file():
+        log.info("running recipe of %s", card.id)
+    try:
+        cached, seconds = run_in_clean_folder(card, recipe, dest, "model.onnx", timeout=timeout)
+    except ScriptTimedOut:
+        raise RecipeError(f"{card.card_path}: recipe {recipe} did not finish within {timeout:.0f} s") from None
+    except ScriptFailed as exc:
+        raise RecipeError(f"{card.card_path}: recipe {recipe} failed with exit code {exc.returncode}:\n" + "\n".join(exc.tail)) from None
+    except ScriptWroteNothing:
+        raise RecipeError(f"{card.card_path}: recipe {recipe} finished but wrote no model.onnx into the folder it was given") from None
+    if cached:
         log.info("recipe cache hit: %s (%s)", card.id, key[:12])
-        return RecipeOutput(dest / "model.onnx", key, True, 0.0)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    log.info("running recipe of %s", card.id)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="modelshelf-recipe-") as work:
-        src = Path(work) / "src"
-        out = Path(work) / "out"
-        shutil.copytree(card.folder, src, ignore=shutil.ignore_patterns("__pycache__"))
-        out.mkdir()
-        env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        try:
-            proc = subprocess.run([sys.executable, str(src / card.source.recipe), str(out)], cwd=work, env=env,
-                                  capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise RecipeError(f"{card.card_path}: recipe {card.source.recipe} did not finish within {timeout:.0f} s") from None
-        seconds = time.perf_counter() - start
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-            raise RecipeError(f"{card.card_path}: recipe {card.source.recipe} failed with exit code {proc.returncode}:\n{tail}")
-        if not (out / "model.onnx").is_file():
-            raise RecipeError(f"{card.card_path}: recipe {card.source.recipe} finished but wrote no model.onnx into the folder it was given")
-        (out / "recipe.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
-        (out / "meta.json").write_text(json.dumps({"id": card.id, "key": key, "seconds": round(seconds, 3)}), encoding="utf-8")
-        staged = Path(tempfile.mkdtemp(prefix=".tmp-", dir=dest.parent))
-        shutil.rmtree(staged)
-        shutil.move(str(out), staged)
-        try:
-            os.replace(staged, dest)
-        except OSError:  # another build cached the same key meanwhile
-            shutil.rmtree(staged, ignore_errors=True)
-    log.info("recipe of %s took %.1f s", card.id, seconds)
-    return RecipeOutput(dest / "model.onnx", key, False, seconds)
+    else:
+        log.info("recipe of %s took %.1f s", card.id, seconds)
+    return RecipeOutput(dest / "model.onnx", key, cached, seconds)
