@@ -6,7 +6,6 @@ Templates only print what this module computes.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 import onnx
 from google.protobuf.message import DecodeError
 
+from catalog.cache import sha256_of as sha256_file
 from catalog.loader import Document
 from catalog.model import Card
 from catalog.problems import Problem, json_path
@@ -29,7 +29,6 @@ from .sanitize import render_markdown
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -80,14 +79,6 @@ def human_size(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _files_prefix(card: Card, sha: str) -> str:
