@@ -239,3 +239,20 @@ def test_screenshots(page: Any, site_url: str) -> None:
     page.goto(site_url + "models/modelshelf/iris-logreg/")
     page.wait_for_load_state("load")
     page.screenshot(path=str(SCREENSHOTS / "model.png"))
+
+
+@pytest.mark.browser
+def test_results_mark_metrics_the_build_recomputed(page: Any, site_url: str, models: list[dict[str, Any]]) -> None:
+    """A result shows '✓ verified' exactly when search/docs.json says the build recomputed its first metric."""
+    _open_home(page, site_url, "?q=iris")
+    iris = next(m for m in models if m["id"] == "modelshelf/iris-logreg")
+    assert iris["metrics"][0]["verified"] is True
+    first = page.locator(".ms-results__list .ms-card").first
+    expect(first.locator(".ms-card__id")).to_have_text("modelshelf/iris-logreg")
+    expect(first.locator(".ms-card__verified")).to_have_text("✓ verified")
+    by_id = {m["id"]: m for m in models}
+    cards = page.locator(".ms-results__list .ms-card").all()
+    for card in cards:
+        metrics = by_id[card.locator(".ms-card__id").text_content()]["metrics"]
+        verified = bool(metrics) and metrics[0].get("verified") is True
+        assert card.locator(".ms-card__verified").count() == (1 if verified else 0)

@@ -262,6 +262,12 @@
         var where = " on " + metric.dataset + (metric.split ? " (" + metric.split + ")" : "");
         m.appendChild(document.createTextNode(where));
       }
+      if (metric.verified === true) {
+        var badge = el("span", "ms-card__verified", "✓ verified");
+        badge.title = "Recomputed by the build on the published ONNX file";
+        m.appendChild(document.createTextNode(" "));
+        m.appendChild(badge);
+      }
       facts.appendChild(m);
     }
     var size = formatBytes(model.size);
