@@ -213,6 +213,37 @@ def _tokenizer(entry: ModelEntry) -> tuple[dict[str, Any] | None, Artifact | Non
     return {"vocab_url": artifact.url, "vocab_size": artifact.size, **options}, (None if existing else artifact)
 
 
+def _audio_spec(card: Card, primary: Tensor) -> dict[str, Any] | None:
+    """How the audio widget streams a file through a frame-by-frame model (Silero VAD's contract):
+    `input` gets `context` samples of the previous frame + `frame` new ones, the state input gets the
+    previous call's state output (zeros first), the rate input the sample rate; the scored output is
+    the speech probability of the frame. The rate comes from the card's examples (16 kHz by default),
+    frame and context follow Silero's sizes for that rate unless the card's optional `audio:` mapping
+    says otherwise; the state shape from the card's state input (batch 1); the threshold from its
+    postprocessing. None when the card does not have this shape (the panel falls back to tensors)."""
+    state_in = next((t for t in card.inputs if t is not primary and t.dtype.startswith("float")), None)
+    rate_in = next((t for t in card.inputs if t.kind == "value" or (t.dtype.startswith("int") and not t.shape)), None)
+    if state_in is None or rate_in is None:
+        return None
+    scored = _scored_output(card)
+    state_out = next((t for t in card.outputs if t is not scored and t.dtype.startswith("float")), None)
+    if state_out is None:
+        return None
+    rates = [dict(ex.inputs).get(rate_in.name) for ex in card.examples]
+    rate = next((int(r) for r in rates if isinstance(r, (int, float))), 16000)
+    override = card.raw.get("audio") if isinstance(card.raw.get("audio"), dict) else {}
+    rate = int(override.get("sample_rate", rate))
+    frame = int(override.get("frame", 512 if rate == 16000 else 256))
+    context = int(override.get("context", 64 if rate == 16000 else 32))
+    state_shape = [d if isinstance(d, int) else 1 for d in state_in.shape]
+    threshold = next((float(s.as_dict()["value"]) for s in card.postprocessing if s.as_dict().get("op") == "threshold"), 0.5)
+    return {"input": primary.name, "state_input": state_in.name, "rate_input": rate_in.name, "output": scored.name,
+            "state_output": state_out.name, "sample_rate": rate, "frame": frame, "context": context,
+            "state_shape": state_shape, "threshold": threshold,
+            "neg_threshold": float(override.get("neg_threshold", max(0.0, threshold - 0.15))),
+            "min_speech_ms": int(override.get("min_speech_ms", 250)), "min_silence_ms": int(override.get("min_silence_ms", 100))}
+
+
 def _model_file(entry: ModelEntry) -> tuple[Artifact | None, float | None, str]:
     """The ONNX file the browser should load: the main one, or the smallest variant under the limit."""
     card = entry.card
@@ -293,6 +324,12 @@ def prepare_tryit(entry: ModelEntry) -> TryIt:
                                            evaluation.get(f"input.{primary.name}"))
     if widget == "image":
         config["capture"] = _capture_spec(card, primary)
+    if widget == "audio":
+        audio = _audio_spec(card, primary)
+        if audio is None:
+            widget = config["widget"] = "tensor"
+        else:
+            config["audio"] = audio
     if widget == "bytes":
         steps = _byte_steps(entry)
         if steps is None:

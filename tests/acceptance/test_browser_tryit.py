@@ -495,3 +495,158 @@ def test_screenshots_of_each_widget_kind(page: Any, site_url: str) -> None:
         page.locator("#ms-tryit").scroll_into_view_if_needed()
         page.locator("#ms-tryit").screenshot(path=str(SCREENSHOTS / f"tryit-{kind}.png"))
     assert seen
+
+
+# ---------------------------------------------------------------- the audio widget (streaming VAD)
+
+VAD = "snakers4/silero-vad"
+
+
+def _eval_module() -> Any:
+    """models/snakers4/silero-vad/eval.py, for its formant speech synthesiser."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("silero_vad_eval", REPO / "models" / VAD / "eval.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> np.ndarray:
+    """16-bit PCM mono WAV; returns the float32 samples a decoder reads back (int16 / 32768)."""
+    import wave
+
+    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return (pcm.astype(np.float32) / 32768).astype(np.float32)
+
+
+def _speech_scene(seconds: float = 10.0) -> np.ndarray:
+    """Silence, a synthetic male voice, silence, a synthetic female voice, silence (16 kHz)."""
+    ev = _eval_module()
+    rng = np.random.default_rng(7)
+    x = np.zeros(int(seconds * 16000))
+    for start, length, f0 in ((1.0, 2.0, 120.0), (5.0, 2.5, 210.0)):
+        a = int(start * 16000)
+        x[a:a + int(length * 16000)] += 0.5 * ev.speech(rng, length, f0)
+    return x
+
+
+def _python_vad(session: Any, samples: np.ndarray, spec: dict[str, Any]) -> tuple[list[float], float]:
+    """Frame by frame as eval.py and silero_vad stream it (the last frame zero-padded); (probs, ms)."""
+    frame, ctx = spec["frame"], spec["context"]
+    padded = np.concatenate([samples, np.zeros((-len(samples)) % frame, np.float32)])
+    state = np.zeros(spec["state_shape"], np.float32)
+    context = np.zeros(ctx, np.float32)
+    sr = np.array(spec["sample_rate"], np.int64)
+    probs = []
+    t0 = time.perf_counter()
+    for k in range(len(padded) // frame):
+        x = np.concatenate([context, padded[k * frame:(k + 1) * frame]])[None, :]
+        out, state = session.run(None, {spec["input"]: x, spec["state_input"]: state, spec["rate_input"]: sr})
+        probs.append(float(out[0, 0]))
+        context = x[0, -ctx:]
+    return probs, (time.perf_counter() - t0) * 1000
+
+
+def _python_segments(probs: list[float], spec: dict[str, Any]) -> list[list[float]]:
+    """The panel's segment rule (tryit.js vadSegments), written again in Python."""
+    frame, rate = spec["frame"], spec["sample_rate"]
+    silence = int(np.ceil(spec["min_silence_ms"] * rate / 1000 / frame))
+    out, start, temp_end = [], None, None
+    for i, p in enumerate(probs):
+        if p >= spec["threshold"]:
+            temp_end = None
+            start = i if start is None else start
+        elif start is not None and p < spec["neg_threshold"]:
+            temp_end = i if temp_end is None else temp_end
+            if i + 1 - temp_end >= silence:
+                if (temp_end - start) * frame >= spec["min_speech_ms"] * rate / 1000:
+                    out.append([start * frame / rate, temp_end * frame / rate])
+                start, temp_end = None, None
+    if start is not None and (len(probs) - start) * frame >= spec["min_speech_ms"] * rate / 1000:
+        out.append([start * frame / rate, len(probs) * frame / rate])
+    return out
+
+
+@pytest.mark.skipif(VAD not in MODEL_IDS, reason="Silero VAD is not in models/")
+def test_an_audio_file_runs_frame_by_frame_like_python_onnxruntime(
+    page: Any, site_url: str, built_site: Path, page_log: Any, tmp_path: Path
+) -> None:
+    cfg = _open_panel(page, site_url, VAD)
+    assert cfg["widget"] == "audio"
+    spec = cfg["audio"]
+    assert (spec["sample_rate"], spec["frame"], spec["context"], spec["state_shape"], spec["threshold"]) == (16000, 512, 64, [2, 1, 128], 0.5)
+    wav = tmp_path / "speech-10s.wav"
+    samples = _write_wav(wav, _speech_scene(10.0))  # 16 kHz already: the browser does not resample
+    before = _runs(page)
+    page.set_input_files("#ms-audio", str(wav))
+    _wait_runs(page, before + 1)
+    assert page.locator(".ms-tryit__error").is_hidden(), page.locator(".ms-tryit__error").text_content()
+    audio = page.evaluate("() => document.querySelector('#ms-tryit').msTryit.last.extra.audio")
+    session = _python_session(built_site, cfg)
+    expected, python_ms = _python_vad(session, samples, spec)
+    assert audio["frames"] == len(expected) == int(np.ceil(len(samples) / 512))
+    diff = np.abs(np.asarray(audio["probs"]) - np.asarray(expected))
+    assert float(diff.max()) <= 1e-4, f"max abs diff {diff.max()}"
+    segments = _python_segments(expected, spec)
+    assert len(audio["segments"]) == len(segments)
+    assert np.allclose(np.asarray(audio["segments"]).reshape(-1, 2), np.asarray(segments).reshape(-1, 2), atol=1e-9, rtol=0)
+    # The synthetic voices (1-3 s and 5-7.5 s) are found, the silence around them is not speech.
+    assert segments and all(0.9 <= s[0] and s[1] <= 7.9 for s in segments)
+    assert any(s[0] < 1.5 and s[1] > 2.0 for s in segments) and any(s[0] < 5.5 and s[1] > 6.5 for s in segments)
+    # What the visitor sees: the chart with its threshold line and shaded segments, and the list.
+    expect(page.locator("svg.ms-vad .ms-vad__threshold")).to_have_count(1)
+    expect(page.locator("svg.ms-vad .ms-vad__speech")).to_have_count(len(segments))
+    expect(page.locator(".ms-vad__segments li")).to_have_count(len(segments))
+    expect(page.locator(".ms-tryit__timing")).to_contain_text("frames")
+    _record("audio_10s_ms", VAD, {"browser_total": audio["total_ms"], "browser_decode": audio["decode_ms"],
+                                  "browser_inference": audio["run_ms"], "python_frame_loop": python_ms,
+                                  "frames": audio["frames"], "max_abs_diff": float(diff.max())})
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 1400})
+    page.locator("#ms-tryit").scroll_into_view_if_needed()
+    page.locator("#ms-tryit").screenshot(path=str(SCREENSHOTS / "tryit-audio-file.png"))
+    # The generic editor still runs the card's example after an audio file.
+    before = _runs(page)
+    page.locator('.ms-tryit__examples [data-example="0"]').click()
+    _wait_runs(page, before + 1)
+    last = _last(page)
+    assert last["extra"]["example"] == 0
+    assert last["outputs"]["output"]["data"][0] == pytest.approx(cfg["examples"][0]["outputs"]["output"][0][0], abs=1e-4)
+    assert page_log.errors == []
+    assert page_log.unexpected_external_requests() == []
+
+
+@pytest.mark.skipif(VAD not in MODEL_IDS, reason="Silero VAD is not in models/")
+def test_wrong_and_too_long_audio_files_are_explained(page: Any, site_url: str, tmp_path: Path) -> None:
+    _open_panel(page, site_url, VAD)
+    text = tmp_path / "notes.wav"
+    text.write_text("not a recording", encoding="utf-8")
+    page.set_input_files("#ms-audio", str(text))
+    expect(page.locator(".ms-tryit__error")).to_contain_text("not audio this panel can read")
+    long = tmp_path / "long.wav"
+    _write_wav(long, np.zeros(61 * 16000))
+    page.set_input_files("#ms-audio", str(long))
+    expect(page.locator(".ms-tryit__error")).to_contain_text("The recording is too long: 61.0 s")
+    # A 44.1 kHz stereo file is mixed down and resampled to 16 kHz, then runs (and clears the error).
+    import wave
+
+    stereo = tmp_path / "stereo-44k.wav"
+    t = np.arange(int(1.5 * 44100)) / 44100
+    tone = (0.2 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2")
+    with wave.open(str(stereo), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(np.stack([tone, tone], axis=1).tobytes())
+    before = _runs(page)
+    page.set_input_files("#ms-audio", str(stereo))
+    _wait_runs(page, before + 1)
+    audio = page.evaluate("() => document.querySelector('#ms-tryit').msTryit.last.extra.audio")
+    assert (audio["source_rate"], audio["channels"], audio["frames"]) == (44100, 2, int(np.ceil(1.5 * 16000 / 512)))
+    assert page.locator(".ms-tryit__error").is_hidden()

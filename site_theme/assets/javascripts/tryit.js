@@ -11,7 +11,8 @@
  *
  * Widgets follow the kind of the model's first input: a form for tabular features, a drawing
  * canvas and image upload (with an occlusion saliency map), a text box with a WordPiece
- * tokenizer and a two-sentence similarity view, a file drop for byte models, and a generic
+ * tokenizer and a two-sentence similarity view, a file drop for byte models, an audio file run
+ * frame by frame for streaming audio models (speech probability over time), and a generic
  * tensor editor. Results are drawn as bars, ranges and gauges, with the inference time.
  *
  * Plain ES2017, no build step. Strings from the config reach the DOM through textContent or
@@ -1227,6 +1228,232 @@
     this.api.readFile = readFile;
     this.api.runBytes = runBytes;
     this.firstRun = runText;
+  };
+
+  /* Audio (streaming voice activity, e.g. Silero VAD): a file is decoded in the browser, mixed to
+   * mono, resampled to the model's rate with an OfflineAudioContext and run frame by frame, each
+   * frame preceded by the last `context` samples and fed the state the previous frame returned
+   * (as the card's eval.py and silero_vad do). The raw tensor editor stays below for one frame. */
+  var MAX_AUDIO_SECONDS = 60;
+
+  function wavRate(buffer) {
+    // The sample rate of a RIFF/WAVE file (so it is decoded without resampling), else 0.
+    var v = new DataView(buffer);
+    if (buffer.byteLength < 28) return 0;
+    var tag = function (at) { return String.fromCharCode(v.getUint8(at), v.getUint8(at + 1), v.getUint8(at + 2), v.getUint8(at + 3)); };
+    if (tag(0) !== "RIFF" || tag(8) !== "WAVE") return 0;
+    for (var at = 12; at + 8 <= buffer.byteLength;) {
+      var size = v.getUint32(at + 4, true);
+      if (tag(at) === "fmt " && at + 16 <= buffer.byteLength) return v.getUint32(at + 12, true);
+      at += 8 + size + (size % 2);
+    }
+    return 0;
+  }
+
+  function vadSegments(probs, spec) {
+    // Frames -> speech segments in seconds: start at >= threshold, end after min_silence_ms below
+    // neg_threshold, keep those of at least min_speech_ms (tests/acceptance mirrors this in Python).
+    var frame = spec.frame, rate = spec.sample_rate, out = [];
+    var silence = Math.ceil(spec.min_silence_ms * rate / 1000 / frame), minSpeech = spec.min_speech_ms * rate / 1000;
+    var start = -1, tempEnd = -1;
+    function close(endFrame) {
+      if ((endFrame - start) * frame >= minSpeech) out.push([start * frame / rate, endFrame * frame / rate]);
+      start = -1; tempEnd = -1;
+    }
+    for (var i = 0; i < probs.length; i++) {
+      var p = probs[i];
+      if (p >= spec.threshold) {
+        tempEnd = -1;
+        if (start < 0) start = i;
+      } else if (start >= 0 && p < spec.neg_threshold) {
+        if (tempEnd < 0) tempEnd = i;
+        if (i + 1 - tempEnd >= silence) close(tempEnd);
+      }
+    }
+    if (start >= 0) close(probs.length);
+    return out;
+  }
+
+  WIDGETS.audio = function () {
+    var self = this, cfg = this.cfg, spec = cfg.audio;
+    if (!spec) return WIDGETS.tensor.call(this);
+    var outer = this.widgetBox;
+    var fileInput = el("input", { type: "file", class: "ms-visually-hidden", id: "ms-audio", accept: "audio/*,.wav" });
+    var name = el("p", { class: "ms-note ms-filedrop__name" });
+    var zone = el("div", { class: "ms-filedrop ms-audio__drop" }, [
+      el("strong", { text: "Drop an audio file here" }),
+      el("span", { text: "WAV (or any format your browser decodes), up to " + MAX_AUDIO_SECONDS + " s; mixed to mono and resampled to " +
+        (spec.sample_rate / 1000) + " kHz in your browser, then run in " + spec.frame + "-sample frames." }),
+      el("label", { class: "md-button", for: "ms-audio", text: "Choose an audio file" }),
+      fileInput
+    ]);
+    outer.appendChild(zone);
+    outer.appendChild(name);
+    var editor = el("div", { class: "ms-audio__tensors" });
+    this.widgetBox = editor;
+    WIDGETS.tensor.call(this);
+    this.widgetBox = outer;
+    editor.insertBefore(el("p", { class: "ms-tryit__kicker", text: "Or one frame as raw tensors" }), editor.firstChild);
+    outer.appendChild(editor);
+
+    function toMono(buffer) {
+      var n = buffer.length, channels = buffer.numberOfChannels, mono = new Float32Array(n);
+      for (var c = 0; c < channels; c++) {
+        var d = buffer.getChannelData(c);
+        for (var k = 0; k < n; k++) mono[k] += d[k] / channels;
+      }
+      if (channels === 1) mono.set(buffer.getChannelData(0));
+      return mono;
+    }
+
+    function decode(arrayBuffer) {
+      var Offline = window.OfflineAudioContext || window.webkitOfflineAudioContext;
+      if (!Offline) return Promise.reject(InputError("This browser cannot decode audio (no Web Audio API).", ""));
+      var native = wavRate(arrayBuffer) || spec.sample_rate;  // decode a WAV at its own rate: no resampling yet
+      var ctx = new Offline(1, 1, native);
+      return ctx.decodeAudioData(arrayBuffer.slice(0)).catch(function (error) {
+        throw InputError("This file is not audio this panel can read.", "Choose a WAV file (or MP3, OGG, FLAC that your browser plays). " +
+          String(error && error.message || error));
+      }).then(function (buffer) {
+        if (buffer.duration > MAX_AUDIO_SECONDS) {
+          throw InputError("The recording is too long: " + buffer.duration.toFixed(1) + " s.", "The panel takes at most " + MAX_AUDIO_SECONDS + " s; cut the file or use the deploy script.");
+        }
+        var mono = toMono(buffer);
+        if (buffer.sampleRate === spec.sample_rate) return { samples: mono, rate: buffer.sampleRate, channels: buffer.numberOfChannels, duration: buffer.duration };
+        var length = Math.max(1, Math.ceil(buffer.duration * spec.sample_rate));
+        var off = new Offline(1, length, spec.sample_rate);
+        var src = off.createBufferSource(), one = off.createBuffer(1, mono.length, buffer.sampleRate);
+        one.copyToChannel(mono, 0);
+        src.buffer = one;
+        src.connect(off.destination);
+        src.start(0);
+        return off.startRendering().then(function (rendered) {
+          return { samples: rendered.getChannelData(0).slice(0), rate: buffer.sampleRate, channels: buffer.numberOfChannels, duration: buffer.duration };
+        });
+      });
+    }
+
+    /* Frame by frame, carrying context and state; returns the per-frame probabilities. */
+    function stream(samples) {
+      var frame = spec.frame, ctxLen = spec.context, n = Math.ceil(samples.length / frame);
+      var stateSize = spec.state_shape.reduce(function (a, b) { return a * b; }, 1);
+      var state = new Float32Array(stateSize), context = new Float32Array(ctxLen), probs = [], runMs = 0;
+      var i = 0;
+      function step() {
+        if (i >= n) return Promise.resolve();
+        var x = new Float32Array(ctxLen + frame);
+        x.set(context, 0);
+        x.set(samples.subarray(i * frame, Math.min(samples.length, (i + 1) * frame)), ctxLen);  // the last frame is zero-padded
+        var feeds = {};
+        feeds[spec.input] = { data: x, shape: [1, ctxLen + frame] };
+        feeds[spec.state_input] = { data: state, shape: spec.state_shape };
+        feeds[spec.rate_input] = { data: [spec.sample_rate], shape: [] };
+        return self.infer(feeds).then(function (run) {
+          runMs += run.ms;
+          probs.push(run.outputs[spec.output].data[0]);
+          state = Float32Array.from(run.outputs[spec.state_output].data);
+          context = x.slice(x.length - ctxLen);
+          i++;
+          return step();
+        });
+      }
+      return step().then(function () { return { probs: probs, runMs: runMs }; });
+    }
+
+    function runAudio(file) {
+      self.clearError();
+      if (!self.session) return Promise.resolve(null);
+      if (file.size > MAX_UPLOAD_BYTES) {
+        self.fail(InputError("The file is too large: " + bytes(file.size) + ".", "The panel takes files up to " + bytes(MAX_UPLOAD_BYTES) + " and " + MAX_AUDIO_SECONDS + " s."));
+        return Promise.resolve(null);
+      }
+      var t0 = performance.now(), decoded, tDecoded;
+      name.textContent = file.name + " (" + bytes(file.size) + ")";
+      self.setStatus("Decoding " + file.name + "…");
+      return file.arrayBuffer().then(decode).then(function (d) {
+        decoded = d;
+        tDecoded = performance.now();
+        self.setStatus("Running " + Math.ceil(d.samples.length / spec.frame) + " frames…");
+        return stream(d.samples);
+      }).then(function (result) {
+        var total = performance.now() - t0;
+        self.setStatus("");
+        var segments = vadSegments(result.probs, spec);
+        var audio = { file: file.name, probs: result.probs, segments: segments, frames: result.probs.length,
+          seconds: decoded.samples.length / spec.sample_rate, source_rate: decoded.rate, channels: decoded.channels,
+          decode_ms: tDecoded - t0, run_ms: result.runMs, total_ms: total };
+        var last = { feeds: null, outputs: null, post: null, ms: result.runMs, extra: { audio: audio } };
+        self.last = last;
+        self.api.last = last;
+        self.clearError();
+        self.renderResult(last);
+        self.timing.textContent = "Total " + ms(total) + " (decoding " + ms(audio.decode_ms) + ", " + audio.frames + " frames, " +
+          ms(result.runMs / Math.max(1, audio.frames)) + " per frame) · onnxruntime-web · wasm · 1 thread";
+        self.node.setAttribute("data-runs", String(Number(self.node.getAttribute("data-runs") || 0) + 1));
+        return last;
+      }).catch(function (error) {
+        self.fail(error);
+        return null;
+      });
+    }
+
+    function chart(audio) {
+      var W = 340, H = 150, L = 24, R = 14, T = 6, B = 20, pw = W - L - R, ph = H - T - B;
+      var dur = Math.max(audio.seconds, 1e-3), frameS = spec.frame / spec.sample_rate;
+      var x = function (s) { return L + pw * Math.min(1, s / dur); }, y = function (p) { return T + ph * (1 - p); };
+      var kids = [svg("rect", { class: "ms-vad__plot", x: L, y: T, width: pw, height: ph })];
+      audio.segments.forEach(function (s) {
+        kids.push(svg("rect", { class: "ms-vad__speech", x: x(s[0]).toFixed(1), y: T, width: Math.max(1, x(s[1]) - x(s[0])).toFixed(1), height: ph }));
+      });
+      var pts = [];
+      audio.probs.forEach(function (p, i) {
+        pts.push(x(i * frameS).toFixed(1) + "," + y(p).toFixed(1), x((i + 1) * frameS).toFixed(1) + "," + y(p).toFixed(1));
+      });
+      kids.push(svg("polyline", { class: "ms-vad__prob", points: pts.join(" ") }));
+      kids.push(svg("line", { class: "ms-vad__threshold", x1: L, x2: L + pw, y1: y(spec.threshold), y2: y(spec.threshold) }));
+      kids.push(svg("text", { class: "ms-vad__tick", x: L + pw - 2, y: y(spec.threshold) - 3, "text-anchor": "end", text: "threshold " + fmt(spec.threshold) }));
+      [0, 0.5, 1].forEach(function (p) { kids.push(svg("text", { class: "ms-vad__tick", x: L - 4, y: y(p) + 3, "text-anchor": "end", text: String(p) })); });
+      var step = dur > 30 ? 10 : dur > 12 ? 5 : dur > 5 ? 2 : dur > 2 ? 1 : 0.5;
+      for (var s = 0; s <= dur + 1e-9; s += step) {
+        kids.push(svg("text", { class: "ms-vad__tick", x: x(s), y: H - 6, "text-anchor": "middle", text: fmt(s) + " s" }));
+      }
+      return svg("svg", { class: "ms-vad", viewBox: "0 0 " + W + " " + H, role: "img",
+        "aria-label": "Speech probability over " + audio.seconds.toFixed(2) + " s, threshold " + spec.threshold }, kids);
+    }
+
+    this.renderCustom = function (box, last) {
+      var audio = last.extra && last.extra.audio;
+      if (!audio) return false;
+      var speech = audio.segments.reduce(function (a, s) { return a + s[1] - s[0]; }, 0);
+      box.appendChild(el("p", { class: "ms-tryit__headline" }, [
+        el("span", { class: "ms-tryit__kicker", text: "Speech detected" }),
+        el("strong", { class: "ms-tryit__label", text: audio.segments.length ? audio.segments.length + " segment" + (audio.segments.length > 1 ? "s" : "") : "no speech" }),
+        el("span", { class: "ms-tryit__confidence", text: speech.toFixed(2) + " s of " + audio.seconds.toFixed(2) + " s" })
+      ]));
+      box.appendChild(chart(audio));
+      var list = el("ol", { class: "ms-vad__segments", "aria-label": "Speech segments" });
+      audio.segments.forEach(function (s) {
+        list.appendChild(el("li", { "data-start": s[0].toFixed(3), "data-end": s[1].toFixed(3), text: s[0].toFixed(2) + " – " + s[1].toFixed(2) + " s (" + (s[1] - s[0]).toFixed(2) + " s)" }));
+      });
+      if (audio.segments.length) box.appendChild(list);
+      box.appendChild(el("p", { class: "ms-note", text: audio.frames + " frames of " + spec.frame + " samples (" + (1000 * spec.frame / spec.sample_rate) + " ms) from " +
+        audio.file + " (" + audio.source_rate + " Hz, " + audio.channels + " channel" + (audio.channels > 1 ? "s" : "") + "). A segment starts at p ≥ " +
+        fmt(spec.threshold) + " and ends after " + spec.min_silence_ms + " ms below " + fmt(spec.neg_threshold) + "; segments under " + spec.min_speech_ms + " ms are dropped." }));
+      return true;
+    };
+
+    fileInput.addEventListener("change", function () { var f = fileInput.files[0]; fileInput.value = ""; if (f) runAudio(f); });
+    ["dragenter", "dragover"].forEach(function (type) {
+      zone.addEventListener(type, function (event) { event.preventDefault(); zone.classList.add("ms-filedrop--over"); });
+    });
+    ["dragleave", "drop"].forEach(function (type) { zone.addEventListener(type, function () { zone.classList.remove("ms-filedrop--over"); }); });
+    zone.addEventListener("drop", function (event) {
+      event.preventDefault();
+      var file = event.dataTransfer && event.dataTransfer.files[0];
+      if (file) runAudio(file);
+    });
+    this.api.runAudio = runAudio;
+    this.api.segments = function (probs) { return vadSegments(probs, spec); };
   };
 
   /* Generic: edit each input tensor as JSON, prefilled from the examples. */
