@@ -72,20 +72,20 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
         if not models_dir.is_dir():
             raise PluginError(f"models folder {models_dir} does not exist; set plugins.modelshelf.models_dir in mkdocs.yml")
         try:
+            # Cheap checks first: a missing node_modules should not cost a full run of the recipes.
+            vendored = vendored_files(self._project_path(config, self.config.node_modules))
             result = load_catalog([models_dir], root=models_dir)
             if not result.ok:
                 raise CatalogInvalid(result.problems)
             limits = Limits(max_file_bytes=self.config.max_model_mb * MB, memory_mb=self.config.smoke_memory_mb,
                             seconds=self.config.smoke_seconds)
             self.entries = enrich(result.cards, result.documents, cache_dir=cache_dir, site_url=site_url, limits=limits)
+            # Each later stage fills entry.extras and raises CatalogInvalid or BuildError with what is wrong.
             check_exports(self.entries, result.documents, cache_dir=cache_dir, limits=limits)  # smoke runs, parity, variants
-            # Later stages fill entry.extras; each raises CatalogInvalid or BuildError with what is wrong.
-            # (issue 3: verification and insight) (issue 4: try-it) (issue 5: deploy bundles)
             evaluate_catalog(self.entries, result.documents, cache_dir=cache_dir)  # verified metrics, latency, insight
             add_tryit(self.entries)
-            # Deploy bundles (issue 5): built from each model's catalog.json entry, listed as kind "bundle".
+            # Bundles carry each model's catalog.json entry as it is before the bundle itself is listed.
             add_bundles(self.entries, catalog_document(self.entries, site_url)["models"], cache_dir=cache_dir, site_url=site_url)
-            vendored = vendored_files(self._project_path(config, self.config.node_modules))
             self.pages = render_pages(self.entries, site_name=config.site_name)
             index_json, docs_json = build_search(self.entries)
         except CatalogInvalid as exc:

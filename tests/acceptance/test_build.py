@@ -264,3 +264,14 @@ def test_bad_model_files_get_a_clear_message(tmp_path: Path, content: bytes | No
     assert message in str(err.value)
     assert "card.yaml:" in str(err.value) and "$.source" in str(err.value)
     assert not (tmp_path / "site").exists()
+
+
+def test_missing_node_modules_fails_before_any_model_work(tmp_path: Path) -> None:
+    """Regression: the vendoring check ran last, after every recipe and evaluation; it now runs first."""
+    fixture = REPO / "tests" / "fixtures" / "cards" / "valid" / "models"
+    config = make_project(tmp_path / "proj", fixture, cache=tmp_path / "cache")
+    config.write_text(config.read_text().replace(f"node_modules: {REPO / 'node_modules'}", f"node_modules: {tmp_path / 'nowhere'}"))
+    with pytest.raises(SiteBuildFailed, match=r"lunr\.min\.js is missing: the site vendors lunr from npm\. Run `npm ci`"):
+        build_site(config, site_dir=tmp_path / "site")
+    assert not (tmp_path / "site").exists()
+    assert not (tmp_path / "cache").exists(), "no model work was done before the cheap check"
