@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from catalog import processing
 from catalog.model import Card, Tensor
 
 from .recipes import ScriptFailed, ScriptTimedOut, ScriptWroteNothing, folder_key, run_in_clean_folder
@@ -144,10 +145,9 @@ def batch_axis(shape: tuple[int, ...], declared: tuple[int | str | None, ...], r
 def _numeric_preprocessing(card: Card, x: np.ndarray) -> np.ndarray:
     for i, step in enumerate(card.preprocessing):
         params = dict(step.params)
-        if step.op == "scale":
-            x = x * float(params["factor"])
-        elif step.op == "normalize" and not isinstance(params.get("mean"), list) and not isinstance(params.get("std"), list):
-            x = (x - float(params.get("mean", 0.0))) / float(params.get("std", 1.0))
+        scalar = not isinstance(params.get("mean"), list) and not isinstance(params.get("std"), list)
+        if step.op == "scale" or (step.op == "normalize" and scalar):
+            x, _ = processing.apply_step(step.as_dict(), x)  # the same code as the deploy bundle and the browser's twin
         elif step.op == "cast" and params.get("dtype") in _DTYPES:
             continue  # the final cast to the input's dtype happens below
         else:
