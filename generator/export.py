@@ -46,6 +46,7 @@ from catalog.validate import MAX_COMMITTED_ONNX_BYTES
 from .enrich import ModelEntry, artifact_for, enrich, human_size
 from .errors import BuildError, CatalogInvalid
 from .onnx_info import Signature, TensorInfo, check_model, read_signature
+from .bundle_template.predict import compare
 from .safety import Finding, Limits, SmokeResult, check_file, has_external_data, smoke_run
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,12 @@ def _zeros(info: TensorInfo, declared: Mapping[str, Any]) -> np.ndarray | None:
     except TypeError:
         return None
     return np.full(dims, "", dtype=object) if dtype is object else np.zeros(dims, dtype=dtype)
+
+
+def example_indices(card: Card, signature: Signature) -> list[int]:
+    """The indices of the card's examples that example_feeds turns into model inputs, in its order."""
+    return [i for i, example in enumerate(card.examples)
+            if all(_example_array(dict(example.inputs).get(t.name), t) is not None for t in signature.inputs)]
 
 
 def example_feeds(card: Card, signature: Signature) -> tuple[list[dict[str, np.ndarray]], list[str]]:
@@ -315,14 +322,19 @@ def _recipe_parity(entry: ModelEntry, report: _Reporter) -> Parity | None:
     where: tuple[str | int, ...] = ("parity",) if spec is not None else ("source",)
     spec = spec or {}
     file = entry.recipe_dir / "parity.json" if entry.recipe_dir is not None else None
+    if card.source.file:
+        # A committed model file carries the parity record its export wrote, committed beside it.
+        file = (card.folder / card.source.file).parent / "parity.json"
     if file is None or not file.is_file():
         if "parity" in card.raw:
             if card.source.recipe:
                 report.add(where, "the card sets parity, but the recipe wrote no parity.json",
                            'write OUTDIR/parity.json ({"max_abs_diff": ..., "top1_agreement": ..., "n": ...}) from fixed inputs in the recipe')
             else:
-                report.add(where, "the card sets parity, but only a recipe can report it (in parity.json)",
-                           "remove parity:, or produce the model with a recipe that compares it with its source")
+                report.add(where, "the card sets parity, but no parity.json records it (a recipe writes one; "
+                                  "a committed file needs its parity.json committed beside it)",
+                           "remove parity:, commit the parity.json your export wrote beside the model file, "
+                           "or produce the model with a recipe that compares it with its source")
         return None
     hint_file = 'the recipe writes parity.json as {"max_abs_diff": 1.2e-07, "top1_agreement": 1.0, "n": 45}'
     try:
@@ -469,6 +481,52 @@ def _check_variant(entry: ModelEntry, index: int, spec: Mapping[str, Any], feeds
     return _record(model, artifact.filename, name, artifact.size, artifact.sha256, signature, smoke, cached, parity, names)
 
 
+# ---------------------------------------------------------------- examples
+
+def _check_examples(card: Card, signature: Signature, smoke: SmokeResult, report: _Reporter) -> None:
+    """Every example the card gives outputs for must be reproduced by the published file, within its tolerance.
+
+    The smoke run already ran the examples on the file; a model whose examples it did not reproduce
+    (a recipe that trained other weights on this machine, a hand-edited value) is never published.
+    """
+    for feed_index, example_index in enumerate(example_indices(card, signature)):
+        example = card.examples[example_index]
+        if not example.outputs or feed_index >= len(smoke.outputs):
+            continue
+        got = smoke.outputs[feed_index]
+        result = compare(got, dict(example.outputs), example.tolerance)
+        if result["match"]:
+            continue
+        for name, want in example.outputs:
+            diff = result["max_abs_diff"].get(name)
+            where: tuple[str | int, ...] = ("examples", example_index, "outputs", name)
+            label = f"example {example_index + 1}" + (f" ({example.name!r})" if example.name else "")
+            if name not in got:
+                report.add(where, f"{label}: the model has no output {name!r} (it has {sorted(got)})",
+                           "name the example's outputs after the model's outputs")
+            elif diff is None:
+                report.add(where, f"{label}: output {name!r} has shape {list(np.shape(got[name]))}, "
+                                  f"but the card gives shape {list(np.shape(np.asarray(want, dtype=object)))}",
+                           "give the output exactly as the model returns it, batch axis included")
+            elif isinstance(diff, (int, float)) and diff > (0 if isinstance(diff, int) else example.tolerance):
+                text = _short(np.asarray(got[name]))
+                report.add(where, f"{label}: the published model gives {name} = {text}, which differs from the card "
+                                  f"by up to {diff:.4g} (tolerance {example.tolerance:g})",
+                           "update the example's outputs from the model the build made (`modelshelf export` shows the file), "
+                           "or fix the model; the build never publishes a model whose examples it did not reproduce")
+            elif not isinstance(diff, (int, float)) and got[name].tolist() != want:
+                report.add(where, f"{label}: the published model gives {name} = {_short(np.asarray(got[name]))}",
+                           "update the example's outputs to what the model returns")
+
+
+def _short(value: np.ndarray, limit: int = 160) -> str:
+    """An output as JSON with floats to 4 significant digits, cut at `limit` characters."""
+    if value.dtype.kind == "f":
+        value = np.vectorize(lambda v: float(f"{v:.4g}"), otypes=[object])(value) if value.size else value
+    text = json.dumps(value.tolist())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 # ---------------------------------------------------------------- the stage
 
 def _check_entry(entry: ModelEntry, report: _Reporter, cache_dir: Path | None, limits: Limits) -> None:
@@ -491,6 +549,8 @@ def _check_entry(entry: ModelEntry, report: _Reporter, cache_dir: Path | None, l
     if note:
         log.warning("%s: the model loads, but onnxruntime refused the made-up input (%s); add an example to the card "
                     "so the build can run it for real", card.id, note)
+    if names != [ZEROS]:
+        _check_examples(card, entry.signature, smoke, report)
     parity = _recipe_parity(entry, report)
     main = _record(model, entry.onnx.filename, None, entry.onnx.size, entry.onnx.sha256, entry.signature, smoke, cached, parity, names)
     variants = []

@@ -357,3 +357,31 @@ def test_committed_variant_file_must_stay_in_the_model_folder(make, tmp_path: Pa
     text = build_fails(tmp_path, config)
     assert "card.yaml:14:24: $.variants[0].file: '../elsewhere.onnx' points outside the model folder" in text, text
     assert "variants[1]" not in text
+
+
+# ---------------------------------------------------------------- examples are reproduced
+
+EXAMPLE = ("examples:\n"
+           "  - name: ones\n"
+           "    inputs: {x: [[1, 1, 1], [2, 2, 2]]}\n"
+           "    outputs: {y: [[2, 2, 2], [3, 3, 3.00001]]}\n"
+           "  - name: zeros\n"
+           "    inputs: {x: [[0, 0, 0], [0, 0, 0]]}\n"
+           "    outputs: {y: [[1, 1, 1], [1, 1, %s]]}\n"
+           "    tolerance: 0.01\n")
+
+
+def test_an_example_output_the_model_does_not_reproduce_fails_the_build(make, tmp_path: Path) -> None:
+    """Regression (issue 8): digits-cnn retrained on another CPU was published with examples it no longer matched."""
+    config, _ = project(tmp_path, CARD + EXAMPLE % "1.5", {"model.onnx": make.add_model().SerializeToString()})
+    text = build_fails(tmp_path, config)
+    assert ("card.yaml:19:18: $.examples[1].outputs.y: example 2 ('zeros'): the published model gives "
+            "y = [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]], which differs from the card by up to 0.5 (tolerance 0.01)") in text, text
+    assert "examples[0]" not in text, "an example within its tolerance is not reported"
+    assert "never publishes a model whose examples it did not reproduce" in text
+
+
+def test_examples_within_their_tolerance_are_published(make, tmp_path: Path) -> None:
+    config, _ = project(tmp_path, CARD + EXAMPLE % "1.009", {"model.onnx": make.add_model().SerializeToString()})
+    build_site(config, site_dir=tmp_path / "site")
+    assert (tmp_path / "site" / "models" / "acme" / "guarded" / "index.html").is_file()
