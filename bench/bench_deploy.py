@@ -39,8 +39,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from catalog import client  # noqa: E402
-from generator.bundle_template import predict as runtime  # noqa: E402
+from modelshelf.catalog.client import download as client  # noqa: E402
+from modelshelf.catalog.runtime import predictor as runtime  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

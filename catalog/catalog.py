@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .loader import Document
-from .model import Card, card_from_data
-from .problems import Problem
-from .validate import CARD_FILE, _display, check_card, cross_card_problems
+from modelshelf.catalog.loader import Document
+from modelshelf.catalog.model import Card, card_from_data
+from modelshelf.catalog.problems import Problem
+from modelshelf.catalog.validate import CARD_FILE, _display, check_card, cross_card_problems
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .problems import PathPart, Problem, json_path
+from modelshelf.catalog.problems import PathPart, Problem, json_path
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import markdown
 import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
-from . import DATA_DIR, SCHEMA_PATH
-from .loader import Document, Position, load_yaml_file
-from .problems import PathPart, Problem, json_path
+from modelshelf.catalog import DATA_DIR, SCHEMA_PATH
+from modelshelf.catalog.loader import Document, Position, load_yaml_file
+from modelshelf.catalog.problems import PathPart, Problem, json_path
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from catalog import client as client_lib
-from catalog.errors import ModelshelfError
-from catalog.problems import format_problems
+from modelshelf.catalog.client import download as client_lib
+from modelshelf.catalog.client.errors import ModelshelfError
+from modelshelf.catalog.problems import format_problems
 
-from . import deploy
+from modelshelf.catalog.client import deploy
 
 # validate/new/build/serve import their heavy modules (jsonschema, mkdocs) when they run, so
 # `modelshelf pull` and `run` start quickly.
@@ -41,7 +41,7 @@ def validate(paths: tuple[Path, ...], fmt: str) -> None:
     PATHS are card files or folders searched for card.yaml (default: models).
     Exits 1 if any card has a problem.
     """
-    from catalog.catalog import load_catalog
+    from modelshelf.catalog.catalog import load_catalog
 
     root = Path("models") if Path("models").is_dir() else None
     result = load_catalog(list(paths) or [Path("models")], root=root)
@@ -60,7 +60,7 @@ def validate(paths: tuple[Path, ...], fmt: str) -> None:
 @click.option("--task", default="tabular-classification", show_default=True, help="Task of the new model.")
 def new(model_id: str, models_dir: Path, task: str) -> None:
     """Scaffold models/ORG/NAME with a card that validates and a recipe to fill in."""
-    from . import scaffold
+    from modelshelf.generator import scaffold
 
     try:
         folder = scaffold.new_model(model_id, models_dir, task=task)
@@ -80,7 +80,7 @@ def build(config_file: Path, site_dir: Path | None, strict: bool) -> None:
     The site is built into a temporary folder beside SITE_DIR and swapped in only when the
     build succeeds: a failed build leaves the previous site untouched.
     """
-    from . import site
+    from modelshelf.generator.site import build as site
 
     try:
         out = site.build_site(config_file, site_dir=site_dir, strict=strict)
@@ -106,10 +106,10 @@ def export(model_id: str | None, models_dir: Path, cache_dir: Path | None, max_m
     Exits 1 with every problem found if any model fails.
     """
     # Imported here: it loads onnx and onnxruntime, which the other commands do not need.
-    from . import export as export_stage
-    from .errors import BuildError, CatalogInvalid
-    from .recipes import default_cache_dir
-    from .safety import MB, Limits
+    from modelshelf.generator.export import stage as export_stage
+    from modelshelf.generator.errors import BuildError, CatalogInvalid
+    from modelshelf.generator.enrich.recipes import default_cache_dir
+    from modelshelf.generator.export.safety import MB, Limits
 
     limits = Limits(max_file_bytes=max_model_mb * MB, memory_mb=memory_mb, seconds=time_limit)
     try:
@@ -178,7 +178,7 @@ def run(model_ref: str, inputs: tuple[Path, ...], indent: int | None, site_url: 
         runner = deploy.load_runner(_client(site_url, offline, cache_dir), model_ref)
     except (ModelshelfError, ValueError, RuntimeError) as exc:
         _fail(exc)
-    from .bundle_template import predict as runtime
+    from modelshelf.catalog.runtime import predictor as runtime
 
     status = 0
     for path in inputs:
@@ -217,7 +217,7 @@ def serve(model_ref: str | None, config_file: Path, dev_addr: str, no_livereload
     requests past --max-in-flight 503. Stop with Ctrl-C.
     """
     if model_ref is None:
-        from . import site
+        from modelshelf.generator.site import build as site
 
         try:
             site.serve_site(config_file, dev_addr=dev_addr, livereload=not no_livereload)
@@ -225,7 +225,7 @@ def serve(model_ref: str | None, config_file: Path, dev_addr: str, no_livereload
             click.echo(str(exc), err=True)
             sys.exit(1)
         return
-    from . import server as model_server
+    from modelshelf.catalog.runtime import server as model_server
 
     try:
         runner = deploy.load_runner(_client(site_url, offline, cache_dir), model_ref)

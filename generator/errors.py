@@ -1,7 +1,7 @@
 """Build errors. Each carries a message a contributor can act on; only the CLI turns them into exit codes."""
 from __future__ import annotations
 
-from catalog.problems import Problem
+from modelshelf.catalog.problems import Problem
 
 
 class BuildError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from catalog.validate import task_ids
+from modelshelf.catalog.validate import task_ids
 
 
 class ScaffoldError(Exception):

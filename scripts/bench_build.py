@@ -53,7 +53,7 @@ sys.exit(rc)
 
 PROFILE_RUNNER = """
 import cProfile, sys
-from generator.cli import main
+from modelshelf.generator.cli import main
 out = sys.argv[1]
 prof = cProfile.Profile()
 prof.enable()
@@ -71,8 +71,8 @@ PHASES_RUNNER = """
 import functools, inspect, json, sys, time
 from pathlib import Path
 import mkdocs.commands.build as mb
-import generator.plugin as gp
-from generator import site
+import modelshelf.generator.site.plugin as gp
+from modelshelf.generator.site import build as site
 
 def mem():
     out = {}
@@ -99,7 +99,7 @@ def wrap(owner, name, label, accumulate=False):
     setattr(owner, name, timed)
 
 for name, obj in list(vars(gp).items()):
-    if inspect.isfunction(obj) and obj.__module__.split(".")[0] in ("generator", "catalog") and obj.__module__ != gp.__name__:
+    if inspect.isfunction(obj) and obj.__module__.startswith(("modelshelf.generator.", "modelshelf.catalog.")) and obj.__module__ != gp.__name__:
         wrap(gp, name, name)
 for hook in ("on_config", "on_files"):
     wrap(gp.ModelshelfPlugin, hook, "plugin." + hook)

@@ -47,7 +47,7 @@ def _modelshelf_command() -> list[str]:
     found = shutil.which("modelshelf")
     if found:
         return [found]
-    return [sys.executable, "-m", "generator.cli"]
+    return [sys.executable, "-m", "modelshelf.generator.cli"]
 
 
 @pytest.fixture(scope="session")

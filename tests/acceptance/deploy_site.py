@@ -103,7 +103,7 @@ def build_site(root: Path, hidden: int = HIDDEN, site_url: str | None = None) ->
     """Build a project holding only the toy classifier into root/site; returns the site folder."""
     import os
 
-    from generator.site import build_site as _build
+    from modelshelf.generator.site.build import build_site as _build
     from test_build import make_project  # tests/acceptance is on sys.path (pytest's rootdir-relative import)
 
     models = root / "src"

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from catalog import processing as P
+from modelshelf.catalog.runtime import processing as P
 
 pytestmark = pytest.mark.browser
 

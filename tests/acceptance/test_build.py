@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from generator.cli import main
-from generator.site import SiteBuildFailed, build_site
+from modelshelf.generator.cli import main
+from modelshelf.generator.site.build import SiteBuildFailed, build_site
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""`modelshelf pull / run / search / list / info` and `catalog.client` against a built site served on 127.0.0.1,
+"""`modelshelf pull / run / search / list / info` and `modelshelf.catalog.client.download` against a built site served on 127.0.0.1,
 including the faults a download can meet: each must give its clear error and leave nothing behind."""
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 
 import deploy_site
-from catalog import client
-from catalog.cache import Cache
-from catalog.errors import (CatalogUnavailable, HashMismatch, IncompleteDownload, ModelNotFound, NotInCache, RedirectRefused,
+from modelshelf.catalog.client import download as client
+from modelshelf.catalog.client.cache import Cache
+from modelshelf.catalog.client.errors import (CatalogUnavailable, HashMismatch, IncompleteDownload, ModelNotFound, NotInCache, RedirectRefused,
                             VersionNotFound)
-from generator.cli import main
+from modelshelf.generator.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL, VERSION = deploy_site.MODEL_ID, deploy_site.VERSION
@@ -174,7 +174,7 @@ def test_tampered_cache_file_is_refetched(url: str, handler: type, home: Path, c
 def test_disk_full_while_writing(url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    from catalog.errors import CacheWriteError
+    from modelshelf.catalog.client.errors import CacheWriteError
 
     real_fdopen = os.fdopen
 
@@ -243,7 +243,7 @@ def test_server_killed_mid_download(site: Path, home: Path, tmp_path: Path) -> N
     nothing_left(home)
 
 
-PULL = "import sys; from catalog import client; print(client.pull(sys.argv[1], base_url=sys.argv[2]))"
+PULL = "import sys; from modelshelf.catalog import client; print(client.pull(sys.argv[1], base_url=sys.argv[2]))"
 
 
 def test_two_processes_pulling_at_once(site: Path, home: Path, tmp_path: Path) -> None:

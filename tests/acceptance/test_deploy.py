@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.bundle import BUNDLE_EMBED_MAX_BYTES
+from modelshelf.generator.bundle.stage import BUNDLE_EMBED_MAX_BYTES
 
 import deploy_site
-from generator.bundle_template import predict as runtime
+from modelshelf.catalog.runtime import predictor as runtime
 
 MODEL, VERSION = deploy_site.MODEL_ID, deploy_site.VERSION
 FOLDER = f"toy-classifier-{VERSION}"

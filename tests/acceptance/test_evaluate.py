@@ -16,7 +16,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from generator.site import SiteBuildFailed, build_site
+from modelshelf.generator.site.build import SiteBuildFailed, build_site
 
 from test_build import REPO, make_project
 
@@ -158,7 +158,7 @@ def _position(card_text: str, line_start: str) -> tuple[int, int]:
 
 
 def _evaluated(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "generator.evaluate" and r.getMessage().startswith("evaluated ")]
+    return [r.getMessage() for r in caplog.records if r.name == "modelshelf.generator.evaluate.stage" and r.getMessage().startswith("evaluated ")]
 
 
 def test_overclaim_fails_the_build_then_a_true_claim_passes_from_the_cache(
@@ -260,8 +260,8 @@ def test_builtin_datasets_split_and_shape_as_the_recipes_do() -> None:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    from catalog.model import Card, Step, Tensor
-    from generator.datasets import Split, load_builtin
+    from modelshelf.catalog.model import Card, Step, Tensor
+    from modelshelf.generator.evaluate.datasets import Split, load_builtin
 
     def card(shape: tuple, steps: tuple = ()) -> Card:
         return Card(id="a/b", name="b", version="1.0.0", summary="", description="", task="image-classification",

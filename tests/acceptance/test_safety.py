@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from generator.cli import main
-from generator.site import SiteBuildFailed, build_site
+from modelshelf.generator.cli import main
+from modelshelf.generator.site.build import SiteBuildFailed, build_site
 from test_build import make_project
 
 REPO = Path(__file__).resolve().parents[2]
@@ -202,7 +202,7 @@ def test_parity_within_the_tolerance_is_recorded(tmp_path: Path) -> None:
     config, _ = project(tmp_path, RELU_CARD, {"recipe.py": relu_recipe(parity={"max_abs_diff": 2e-7, "n": 10})})
     site = build_site(config, site_dir=tmp_path / "site")
     assert (site / "models" / "acme" / "guarded" / "index.html").is_file()
-    from generator.export import export_models
+    from modelshelf.generator.export.stage import export_models
 
     [entry] = export_models(tmp_path / "proj" / "models", cache_dir=tmp_path / "cache")
     report = entry.extras["export"]
@@ -332,7 +332,7 @@ PAD_CARD = CARD.replace("inputs: [{name: x, dtype: float32, shape: [2, 3]}]", "i
 
 def test_made_up_zeros_that_the_model_refuses_are_not_a_failure(make, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Regression: silero-vad has no examples and refuses a one-sample frame of zeros; it loads fine, so the build goes on."""
-    from generator.export import ZEROS, export_models
+    from modelshelf.generator.export.stage import ZEROS, export_models
 
     project(tmp_path, PAD_CARD, {"model.onnx": make.reflect_pad_model().SerializeToString()})
     [entry] = export_models(tmp_path / "proj" / "models", cache_dir=tmp_path / "cache")

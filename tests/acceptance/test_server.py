@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 import deploy_site
-from catalog import client
-from generator.bundle_template import predict as runtime
-from generator.server import BackgroundServer, Limits
+from modelshelf.catalog.client import download as client
+from modelshelf.catalog.runtime import predictor as runtime
+from modelshelf.catalog.runtime.server import BackgroundServer, Limits
 
 MODEL = deploy_site.MODEL_ID
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from catalog.cache import Cache, Ref, default_cache_root
-from catalog.errors import CacheWriteError, DownloadError, HashMismatch, IncompleteDownload, ModelNotFound, NotInCache
+from modelshelf.catalog.client.cache import Cache, Ref, default_cache_root
+from modelshelf.catalog.client.errors import CacheWriteError, DownloadError, HashMismatch, IncompleteDownload, ModelNotFound, NotInCache
 
 DATA = b"model bytes " * 1000
 SHA = hashlib.sha256(DATA).hexdigest()

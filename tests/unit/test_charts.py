@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from generator.charts import bar_chart, confusion_chart, esc
+from modelshelf.generator.evaluate.charts import bar_chart, confusion_chart, esc
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = [

@@ -20,8 +20,8 @@ from typing import Callable
 
 import pytest
 
-from catalog.catalog import load_catalog
-from catalog.problems import format_problems
+from modelshelf.catalog.catalog import load_catalog
+from modelshelf.catalog.problems import format_problems
 
 CARDS = Path(__file__).parents[1] / "fixtures" / "cards"
 INVALID = CARDS / "invalid"

@@ -1,4 +1,4 @@
-"""catalog.loader: YAML 1.2 scalars, source positions, and the refusals that keep untrusted cards safe."""
+"""modelshelf.catalog.loader: YAML 1.2 scalars, source positions, and the refusals that keep untrusted cards safe."""
 from __future__ import annotations
 
 import math
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from catalog import loader
-from catalog.loader import MAX_DEPTH, Document, Position, load_yaml_file, load_yaml_text
-from catalog.problems import Problem
+from modelshelf.catalog import loader
+from modelshelf.catalog.loader import MAX_DEPTH, Document, Position, load_yaml_file, load_yaml_text
+from modelshelf.catalog.problems import Problem
 
 
 def load(text: str) -> tuple[Document | None, list[Problem]]:

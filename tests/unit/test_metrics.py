@@ -1,11 +1,11 @@
-"""generator.metrics against sklearn.metrics on random data, and the errors a metric gives when it does not fit."""
+"""modelshelf.generator.evaluate.metrics against sklearn.metrics on random data, and the errors a metric gives when it does not fit."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from generator import metrics as m
+from modelshelf.generator.evaluate import metrics as m
 
 RNG = np.random.default_rng(12345)
 

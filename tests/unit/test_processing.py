@@ -1,4 +1,4 @@
-"""catalog.processing (the Python half of the declarative processing) and generator.tryit.
+"""modelshelf.catalog.runtime.processing (the Python half of the declarative processing) and generator.tryit.
 
 The shared vectors in tests/fixtures/processing/ pin both implementations; the browser half is
 checked against the same files in tests/acceptance/test_browser_tryit.py. Independent checks
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catalog import processing as P
+from modelshelf.catalog.runtime import processing as P
 
 VECTORS = Path(__file__).resolve().parents[1] / "fixtures" / "processing"
 REPO = Path(__file__).resolve().parents[2]
@@ -183,9 +183,9 @@ def test_tokenizer_matches_the_tokenizers_library_on_minilm() -> None:
 # ---------------------------------------------------------------- generator.tryit
 
 def _entry(card_overrides: dict | None = None, onnx_size: int = 1000, files: tuple = ()):
-    from catalog.model import Card, Example, Source, Step, Tensor
-    from generator.enrich import Artifact, ModelEntry
-    from generator.onnx_info import Signature
+    from modelshelf.catalog.model import Card, Example, Source, Step, Tensor
+    from modelshelf.generator.enrich.stage import Artifact, ModelEntry
+    from modelshelf.generator.enrich.onnx_info import Signature
 
     card = Card(
         id="acme/digits", name="Digits", version="1.0.0", summary="s", description="d", task="image-classification",
@@ -207,7 +207,7 @@ def _entry(card_overrides: dict | None = None, onnx_size: int = 1000, files: tup
 
 
 def test_tryit_derives_the_drawing_capture_from_the_card() -> None:
-    from generator.tryit import prepare_tryit
+    from modelshelf.generator.tryit.stage import prepare_tryit
 
     tryit = prepare_tryit(_entry())
     assert tryit.tryable and tryit.widget == "image"
@@ -217,7 +217,7 @@ def test_tryit_derives_the_drawing_capture_from_the_card() -> None:
 
 
 def test_a_model_over_the_limit_is_not_tryable_and_says_why() -> None:
-    from generator.tryit import MAX_TRY_BYTES, prepare_tryit
+    from modelshelf.generator.tryit.stage import MAX_TRY_BYTES, prepare_tryit
 
     tryit = prepare_tryit(_entry(onnx_size=MAX_TRY_BYTES + 1))
     assert not tryit.tryable and "model" not in tryit.config
@@ -225,8 +225,8 @@ def test_a_model_over_the_limit_is_not_tryable_and_says_why() -> None:
 
 
 def test_a_large_model_is_tried_through_its_smallest_small_variant() -> None:
-    from generator.enrich import Artifact
-    from generator.tryit import MAX_TRY_BYTES, prepare_tryit
+    from modelshelf.generator.enrich.stage import Artifact
+    from modelshelf.generator.tryit.stage import MAX_TRY_BYTES, prepare_tryit
 
     int8 = Artifact("digits.int8.onnx", 23_000_000, "1" * 64, "files/x/digits.int8.onnx", None, True, "onnx")
     entry = _entry(onnx_size=MAX_TRY_BYTES * 2, files=(int8,),
@@ -237,15 +237,15 @@ def test_a_large_model_is_tried_through_its_smallest_small_variant() -> None:
 
 
 def test_the_card_can_turn_the_panel_off() -> None:
-    from generator.tryit import prepare_tryit
+    from modelshelf.generator.tryit.stage import prepare_tryit
 
     tryit = prepare_tryit(_entry(card_overrides={"raw": {"browser": {"tryable": False, "reason": "needs 6 GB of memory"}}}))
     assert not tryit.tryable and tryit.reason == "needs 6 GB of memory"
 
 
 def test_config_json_cannot_close_its_script_element() -> None:
-    from catalog.model import Example
-    from generator.tryit import prepare_tryit
+    from modelshelf.catalog.model import Example
+    from modelshelf.generator.tryit.stage import prepare_tryit
 
     entry = _entry(card_overrides={"examples": (Example(inputs=(("image", [[0.0]]),), name="</script><b>&"),)})
     text = prepare_tryit(entry).config_json()
@@ -254,8 +254,8 @@ def test_config_json_cannot_close_its_script_element() -> None:
 
 
 def test_a_model_that_is_not_tryable_gets_a_note_that_points_to_the_download() -> None:
-    from generator.pages import _env
-    from generator.tryit import MAX_TRY_BYTES, prepare_tryit
+    from modelshelf.generator.render.pages import _env
+    from modelshelf.generator.tryit.stage import MAX_TRY_BYTES, prepare_tryit
 
     entry = _entry(onnx_size=MAX_TRY_BYTES + 1)
     entry.extras["tryit"] = prepare_tryit(entry)

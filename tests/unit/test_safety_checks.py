@@ -15,9 +15,9 @@ import numpy as np
 import onnx
 import pytest
 
-from generator.export import Parity, compare_outputs, example_feeds
-from generator.onnx_info import TensorInfo, Signature
-from generator.safety import Finding, Limits, check_file, smoke_run
+from modelshelf.generator.export.stage import Parity, compare_outputs, example_feeds
+from modelshelf.generator.enrich.onnx_info import TensorInfo, Signature
+from modelshelf.generator.export.safety import Finding, Limits, check_file, smoke_run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -227,7 +227,7 @@ def test_load_error_is_reported(make, tmp_path: Path) -> None:
 # ---------------------------------------------------------------- inputs and comparisons
 
 def test_example_feeds_use_the_graph_dtypes_and_fall_back_to_zeros(tmp_catalog: Path) -> None:
-    from catalog.catalog import load_catalog
+    from modelshelf.catalog.catalog import load_catalog
 
     card = load_catalog([tmp_catalog]).cards[0]
     sig = Signature((TensorInfo("x", "float32", ("batch", 2)),), (TensorInfo("y", "float32", ("batch", 2)),), 17, 8, "")

@@ -10,8 +10,8 @@ import onnx
 import pytest
 import yaml
 
-from catalog.catalog import load_catalog
-from generator.onnx_info import read_signature, signature_mismatches
+from modelshelf.catalog.catalog import load_catalog
+from modelshelf.generator.enrich.onnx_info import read_signature, signature_mismatches
 
 REPO = Path(__file__).resolve().parents[2]
 

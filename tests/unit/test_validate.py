@@ -1,4 +1,4 @@
-"""catalog.validate: targeted checks that the fixture folders do not pin down one by one.
+"""modelshelf.catalog.validate: targeted checks that the fixture folders do not pin down one by one.
 
 Each test edits the valid fixture card in a scratch copy (`tmp_catalog`) and compares the exact
 problems, so a change of wording or position shows up here.
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from catalog.catalog import load_catalog
-from catalog.loader import load_yaml_text
-from catalog.validate import check_card, cross_card_problems, validate_document
+from modelshelf.catalog.catalog import load_catalog
+from modelshelf.catalog.loader import load_yaml_text
+from modelshelf.catalog.validate import check_card, cross_card_problems, validate_document
 
 CARD = Path("models/acme/tiny-add/card.yaml")
 

@@ -9,7 +9,7 @@ import json
 import logging
 from typing import Any
 
-from catalog.client import Client, ModelRow
+from modelshelf.catalog.client.download import Client, ModelRow
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ def load_runner(client: Client, model_ref: str) -> Any:
     Raises catalog.errors.ModelshelfError subclasses for download problems and the runtime's
     IntegrityError if the file changed after it was verified.
     """
-    from .bundle_template import predict as runtime
+    from modelshelf.catalog.runtime import predictor as runtime
 
     entry, path = client.model(model_ref)
     return runtime.Runner(runtime.config_from_entry(entry), path)

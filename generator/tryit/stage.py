@@ -17,9 +17,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from catalog.model import Card, Tensor
+from modelshelf.catalog.model import Card, Tensor
 
-from .enrich import Artifact, ModelEntry, artifact_for, human_size
+from modelshelf.generator.enrich.stage import Artifact, ModelEntry, artifact_for, human_size
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _eval_arrays(entry: ModelEntry) -> dict[str, np.ndarray]:
     if not isinstance(spec, dict) or not spec.get("dataset"):
         return {}
     try:
-        from .datasets import Split, builtin_name, load_builtin
+        from modelshelf.generator.evaluate.datasets import Split, builtin_name, load_builtin
 
         if builtin_name(spec["dataset"]) is None:
             return {}

@@ -18,10 +18,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from catalog import processing
-from catalog.model import Card, Tensor
+from modelshelf.catalog.runtime import processing
+from modelshelf.catalog.model import Card, Tensor
 
-from .recipes import ScriptFailed, ScriptTimedOut, ScriptWroteNothing, folder_key, run_in_clean_folder
+from modelshelf.generator.enrich.recipes import ScriptFailed, ScriptTimedOut, ScriptWroteNothing, folder_key, run_in_clean_folder
 
 log = logging.getLogger(__name__)
 

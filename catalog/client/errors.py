@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 class ModelshelfError(Exception):
-    """Base class of every error raised by `catalog.client` and `catalog.cache`."""
+    """Base class of every error raised by `modelshelf.catalog.client.download` and `modelshelf.catalog.client.cache`."""
 
 
 class CatalogUnavailable(ModelshelfError, OSError):

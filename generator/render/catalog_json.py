@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
-from .enrich import ModelEntry
+from modelshelf.generator.enrich.stage import ModelEntry
 
 FORMAT_VERSION = 1
 
@@ -24,7 +24,7 @@ def catalog_document(entries: list[ModelEntry], site_url: str) -> dict[str, Any]
         version = "unknown"
     return {
         "format_version": FORMAT_VERSION,
-        "generator": f"modelshelf {version}",
+        "modelshelf.generator": f"modelshelf {version}",
         "site_url": site_url,
         "models": [
             {

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run a Modelshelf model: read an input, apply the card's processing, run onnxruntime, print JSON.
 
     python predict.py examples/1.json        # a JSON request: {"inputs": {...}} or {"raw": {...}}
@@ -12,8 +11,10 @@ model's tensors as the card's examples give them; "raw" values, CSV rows and fil
 card's preprocessing first. Postprocessing (softmax, top-k with labels, ...) is applied to the
 scored output. Needs only numpy and onnxruntime (plus processing.py beside it).
 
-This file is the Modelshelf runtime: `modelshelf run` and `modelshelf serve` use it as it is, and
-every deploy bundle carries a copy with model.json, the model's configuration.
+This module is the Modelshelf runtime's predictor (package `modelshelf.catalog.runtime`):
+`modelshelf run` and `modelshelf serve` import it, and every deploy bundle carries a byte-identical
+copy of the package as `runtime/`, with a two-line `predict.py` that calls `main` and model.json,
+the model's configuration.
 """
 from __future__ import annotations
 
@@ -32,10 +33,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-try:  # inside the modelshelf package
-    from catalog import processing
-except ImportError:  # inside a deploy bundle: processing.py sits beside this file
-    import processing  # type: ignore[no-redef]
+from . import processing
 
 CONFIG_FORMAT = 1
 _DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64, "int8": np.int8, "uint8": np.uint8,
@@ -498,17 +496,14 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     parser.add_argument("--indent", type=int, default=None, help="indent the JSON output")
     args = parser.parse_args(argv)
-    folder = folder or Path(__file__).resolve().parent
+    folder = folder or Path.cwd()
     try:
         runner = load_bundle(folder, threads=args.threads)
     except IntegrityError as exc:
         print(f"predict.py: {exc}", file=sys.stderr)
         return 3
     if args.serve:
-        try:
-            import server  # type: ignore[import-not-found]  # the bundle's copy of modelshelf's server
-        except ImportError:
-            from generator import server  # type: ignore[no-redef]
+        from . import server  # only here: it needs requirements-serve.txt
         server.serve(runner, host=args.host, port=args.port)
         return 0
     if args.self_test:
@@ -534,4 +529,4 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main())  # python -m modelshelf.catalog.runtime.predictor, with --folder taken from the current folder

@@ -16,9 +16,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from catalog.validate import card_schema, spdx_ids, tasks
+from modelshelf.catalog.validate import card_schema, spdx_ids, tasks
 
-from .enrich import ModelEntry
+from modelshelf.generator.enrich.stage import ModelEntry
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def render_pages(entries: list[ModelEntry], *, site_name: str) -> dict[str, str]
 
 
 def _builtin_datasets() -> list[dict[str, str]]:
-    from .datasets import BUILTINS
+    from modelshelf.generator.evaluate.datasets import BUILTINS
 
     return [{"name": b.name, "kind": b.kind, "note": b.raw_note} for b in BUILTINS.values()]
 
@@ -219,7 +219,7 @@ def cli_reference() -> str:
     """The CLI reference page, generated from the click commands themselves so it cannot drift."""
     import click
 
-    from .cli import main
+    from modelshelf.generator.cli import main
 
     ctx = click.Context(main, info_name="modelshelf")
     out = ["# Command line", "", "Generated from `modelshelf --help` at build time.", "", "```text", main.get_help(ctx), "```", ""]

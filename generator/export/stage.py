@@ -37,17 +37,17 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 
-from catalog.catalog import load_catalog
-from catalog.loader import Document
-from catalog.model import Card
-from catalog.problems import Problem, json_path
-from catalog.validate import MAX_COMMITTED_ONNX_BYTES
+from modelshelf.catalog.catalog import load_catalog
+from modelshelf.catalog.loader import Document
+from modelshelf.catalog.model import Card
+from modelshelf.catalog.problems import Problem, json_path
+from modelshelf.catalog.validate import MAX_COMMITTED_ONNX_BYTES
 
-from .enrich import ModelEntry, artifact_for, enrich, human_size
-from .errors import BuildError, CatalogInvalid
-from .onnx_info import Signature, TensorInfo, check_model, read_signature
-from .bundle_template.predict import compare
-from .safety import Finding, Limits, SmokeResult, check_file, has_external_data, smoke_run
+from modelshelf.generator.enrich.stage import ModelEntry, artifact_for, enrich, human_size
+from modelshelf.generator.errors import BuildError, CatalogInvalid
+from modelshelf.generator.enrich.onnx_info import Signature, TensorInfo, check_model, read_signature
+from modelshelf.catalog.runtime.predictor import compare
+from modelshelf.generator.export.safety import Finding, Limits, SmokeResult, check_file, has_external_data, smoke_run
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import numpy as np
 import onnx
 from markupsafe import Markup
 
-from catalog.model import Card
+from modelshelf.catalog.model import Card
 
-from . import charts
+from modelshelf.generator.evaluate import charts
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 
 from filelock import FileLock, Timeout
 
-from .errors import CacheWriteError, HashMismatch, IncompleteDownload, LockTimeout
+from modelshelf.catalog.client.errors import CacheWriteError, HashMismatch, IncompleteDownload, LockTimeout
 
 log = logging.getLogger(__name__)
 

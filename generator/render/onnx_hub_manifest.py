@@ -12,7 +12,7 @@ from typing import Any
 
 from onnx.helper import VERSION_TABLE
 
-from .enrich import ModelEntry
+from modelshelf.generator.enrich.stage import ModelEntry
 
 _TYPES = {"float32": "float", "float64": "double"}
 

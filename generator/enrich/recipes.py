@@ -20,9 +20,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from catalog.model import Card
+from modelshelf.catalog.model import Card
 
-from .errors import RecipeError
+from modelshelf.generator.errors import RecipeError
 
 log = logging.getLogger(__name__)
 

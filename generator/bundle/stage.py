@@ -1,7 +1,8 @@
 """Deploy bundles: one reproducible zip per model version, with everything needed to run it.
 
-A bundle holds the ONNX file, `predict.py` (the runtime: JSON, CSV or natural-file input, the
-card's processing, JSON output, `--serve`), `server.py` and `processing.py` beside it,
+A bundle holds the ONNX file, `runtime/` (a byte-identical copy of the package
+modelshelf.catalog.runtime: JSON, CSV or natural-file input, the card's processing, JSON output,
+the HTTP server), `predict.py` (two lines that call the runtime),
 `model.json` (the runtime's configuration), pinned `requirements.txt` and
 `requirements-serve.txt`, a `Dockerfile`, a README with the exact commands, the card, the card's
 examples as request files, and `SHA256SUMS`.
@@ -31,16 +32,16 @@ import jinja2
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
-from catalog import processing
+from modelshelf.catalog import runtime
 
-from .enrich import Artifact, ModelEntry, artifact_for, sha256_file
-from .errors import BuildError
+from modelshelf.generator.enrich.stage import Artifact, ModelEntry, artifact_for, sha256_file
+from modelshelf.generator.errors import BuildError
 
 log = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = 1
-TEMPLATE_DIR = Path(__file__).parent / "bundle_template"
-SERVER_SOURCE = Path(__file__).parent / "server.py"
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+RUNTIME_DIR = Path(runtime.__file__).parent  # copied verbatim into every bundle as runtime/
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 RUNTIME_PACKAGES = ("numpy", "onnxruntime")
 SERVE_PACKAGES = ("starlette", "uvicorn")
@@ -97,6 +98,11 @@ def requirements() -> tuple[str, str]:
             head + "-r requirements.txt\n" + "\n".join(serve) + "\n")
 
 
+def runtime_sources() -> list[Path]:
+    """The runtime package's modules, which every bundle carries unchanged under runtime/."""
+    return sorted(RUNTIME_DIR.glob("*.py"))
+
+
 @functools.cache
 def _env() -> jinja2.Environment:
     # Plain text (README, Dockerfile): no HTML autoescape; card strings are printed as the card has them.
@@ -117,7 +123,7 @@ def _example_files(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def bundle_members(entry: ModelEntry, catalog_entry: dict[str, Any], site_url: str) -> tuple[str, list[Member]]:
     """The bundle's file name and its members (before SHA256SUMS), computed without writing anything."""
-    from .bundle_template.predict import config_from_entry
+    from modelshelf.catalog.runtime.predictor import config_from_entry
 
     card = entry.card
     folder = f"{card.short_name}-{card.version}"
@@ -140,8 +146,7 @@ def bundle_members(entry: ModelEntry, catalog_entry: dict[str, Any], site_url: s
 
     members = [
         text("predict.py", (TEMPLATE_DIR / "predict.py").read_text(encoding="utf-8"), executable=True),
-        text("server.py", SERVER_SOURCE.read_text(encoding="utf-8")),
-        text("processing.py", Path(processing.__file__).read_text(encoding="utf-8")),
+        *(text(f"runtime/{source.name}", source.read_text(encoding="utf-8")) for source in runtime_sources()),
         text("model.json", json.dumps(config, indent=1, sort_keys=True) + "\n"),
         text("requirements.txt", reqs),
         text("requirements-serve.txt", serve_reqs),
@@ -198,7 +203,7 @@ def build_bundle(entry: ModelEntry, catalog_entry: dict[str, Any], *, cache_dir:
 
 def deploy_context(entry: ModelEntry, bundle: Artifact, site_url: str) -> dict[str, Any]:
     """What the model page's Deploy section prints: the bundle, and the commands that use it or the client."""
-    from .pages import fence
+    from modelshelf.generator.render.pages import fence
 
     card, site = entry.card, site_url.rstrip("/")
     folder = f"{card.short_name}-{card.version}"
@@ -218,7 +223,7 @@ def deploy_context(entry: ModelEntry, bundle: Artifact, site_url: str) -> dict[s
         f"modelshelf serve {ref} --port 8080",
     ])
     python = "\n".join([
-        "from catalog import client",
+        "from modelshelf.catalog import client",
         "",
         f"path = client.pull({ref!r}, base_url={site + '/'!r})",
         f"session = client.session({ref!r}, base_url={site + '/'!r})  # onnxruntime.InferenceSession",

@@ -7,7 +7,7 @@ from typing import Any
 
 from lunr import lunr
 
-from .enrich import ModelEntry
+from modelshelf.generator.enrich.stage import ModelEntry
 
 log = logging.getLogger(__name__)
 

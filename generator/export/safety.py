@@ -9,7 +9,7 @@ and variants), and the build process itself never hands one to onnxruntime:
   tensors whose data does not match their dims, absurd dims, and operators from custom domains
   that onnxruntime does not know. A pickle, LFS pointer or zip is named by `onnx_info.sniff`.
 - `smoke_run` creates an onnxruntime session and runs the model once per feed in a child
-  process (`python -m generator.safety WORKDIR`) that limits its own address space
+  process (`python -m modelshelf.generator.export.safety WORKDIR`) that limits its own address space
   (RLIMIT_AS) before it imports onnxruntime, under a wall-clock limit. A tiny "bomb" whose graph
   builds a tensor of many gigabytes fails there, with a message, instead of taking the build down.
 """
@@ -35,7 +35,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
-from .onnx_info import sniff
+from modelshelf.generator.enrich.onnx_info import sniff
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ MB = 1 << 20
 KNOWN_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "com.microsoft.nchwc",
                            "com.microsoft.experimental", "ai.onnx.preview.training"})
 MAX_FINDINGS = 8  # per file; a broken export can have thousands of bad tensors
-_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -378,11 +377,10 @@ def smoke_run(path: Path, feeds: Sequence[Mapping[str, np.ndarray]], limits: Lim
         (work / "spec.json").write_text(json.dumps({
             "model": str(path.resolve()), "inputs": inputs, "feeds": len(feeds), "memory_mb": limits.memory_mb,
         }), encoding="utf-8")
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join(p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         start = time.perf_counter()
         try:
-            proc = subprocess.run([sys.executable, "-m", "generator.safety", str(work)], cwd=work, env=env,
+            proc = subprocess.run([sys.executable, "-m", "modelshelf.generator.export.safety", str(work)], cwd=work, env=env,
                                   stdin=subprocess.DEVNULL, capture_output=True, timeout=limits.seconds)
         except subprocess.TimeoutExpired:
             seconds = time.perf_counter() - start

@@ -7,7 +7,7 @@ confusion matrix of classifiers and the latency of one inference, and compares e
 metric with the measured one: a gap beyond the tolerance is a problem at the claim's line.
 
 Model files are untrusted, so onnxruntime only ever runs in a child process
-(`python -m generator.evaluate WORKDIR`) that limits its own address space first, under a
+(`python -m modelshelf.generator.evaluate.stage WORKDIR`) that limits its own address space first, under a
 wall-clock limit, as the safety stage's smoke run does. Results are cached in
 `<cache>/evaluations/<key>.json`, the key covering the file's SHA-256, the evaluation spec, the
 data, the card fields that change the numbers and the tool versions, so a build with nothing
@@ -32,14 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from catalog.loader import Document
-from catalog.model import Card
-from catalog.problems import Problem, json_path
+from modelshelf.catalog.loader import Document
+from modelshelf.catalog.model import Card
+from modelshelf.catalog.problems import Problem, json_path
 
-from .datasets import (ALIASES, BUILTINS, EvalData, SpecProblem, Split, batch_axis, builtin_name, load_builtin, load_script_data,
+from modelshelf.generator.evaluate.datasets import (ALIASES, BUILTINS, EvalData, SpecProblem, Split, batch_axis, builtin_name, load_builtin, load_script_data,
                        run_script, script_key)
-from .errors import CatalogInvalid
-from .metrics import CLASSIFICATION_NEEDS, METRICS, MetricError, looks_like_probabilities, softmax
+from modelshelf.generator.errors import CatalogInvalid
+from modelshelf.generator.evaluate.metrics import CLASSIFICATION_NEEDS, METRICS, MetricError, looks_like_probabilities, softmax
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ DEFAULT_TOLERANCE = 0.005
 IMPORTANCE_REPEATS = 5
 BATCH_ROWS = 256
 MB = 1 << 20
-_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 _MEMORY_WORDS = ("bad_alloc", "out of memory", "memoryerror", "failed to allocate", "cannot allocate")
 
 
@@ -324,8 +323,8 @@ def _run(sess: Any, feeds: dict[str, np.ndarray], axes: dict[str, int | None], r
 
 def _evaluate_loaded(sess: Any, plan: dict[str, Any], data: dict[str, np.ndarray]) -> dict[str, Any]:
     """Metrics, importance, confusion counts and latency, from inside the child."""
-    from .insight import confusion_counts, permutation_importance
-    from .latency import measure
+    from modelshelf.generator.evaluate.insight import confusion_counts, permutation_importance
+    from modelshelf.generator.evaluate.latency import measure
 
     result: dict[str, Any] = {"metrics": {}, "importance": None, "confusion": None, "latency": None}
     inputs = plan["inputs"]
@@ -384,7 +383,7 @@ def _child(work: Path) -> int:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     start = time.perf_counter()
     try:
-        from .latency import session
+        from modelshelf.generator.evaluate.latency import session
 
         with np.load(work / "data.npz", allow_pickle=False) as stored:
             data = {k: stored[k] for k in stored.files}
@@ -409,7 +408,7 @@ def _child(work: Path) -> int:
 # ---------------------------------------------------------------- parent side
 
 def _versions() -> dict[str, Any]:
-    from .recipes import tool_versions
+    from modelshelf.generator.enrich.recipes import tool_versions
 
     return {**tool_versions(), "machine": platform.machine()}
 
@@ -476,10 +475,9 @@ def _run_child(plan: dict[str, Any], arrays: dict[str, np.ndarray], limits: Eval
         work = Path(tmp)
         np.savez(work / "data.npz", **arrays)
         (work / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join(p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         try:
-            proc = subprocess.run([sys.executable, "-m", "generator.evaluate", str(work)], cwd=work, env=env,
+            proc = subprocess.run([sys.executable, "-m", "modelshelf.generator.evaluate.stage", str(work)], cwd=work, env=env,
                                   stdin=subprocess.DEVNULL, capture_output=True, timeout=limits.seconds)
         except subprocess.TimeoutExpired:
             raise SpecProblem(("evaluation",), f"evaluating the model took longer than {limits.seconds:g} s",
@@ -530,7 +528,7 @@ def _load_data(card: Card, spec: Spec, ctx: _Context) -> EvalData:
 def _measure(card: Card, spec: Spec | None, path: Path, sha: str, signature: Any, label: str, ctx: _Context,
              loaded: dict[str, EvalData]) -> tuple[dict[str, Any], bool]:
     """The cached or freshly computed numbers for one ONNX file: (result, from_cache)."""
-    from .insight import graph_summary
+    from modelshelf.generator.evaluate.insight import graph_summary
 
     identity = {"protocol": EVAL_PROTOCOL, "onnx_sha256": sha, "data": _data_identity(card, spec, ctx), "tools": ctx.versions}
     key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
@@ -582,7 +580,7 @@ def _arrays(card: Card, data: EvalData | None, feeds: dict[str, np.ndarray] | No
 
 def _variant_items(entry: Any) -> list[tuple[str, str, Path, str, int]]:
     """(name, description, path, sha256, size) of each variant the export stage put in extras["variants"]."""
-    from .enrich import sha256_file
+    from modelshelf.generator.enrich.stage import sha256_file
 
     out = []
     export = entry.extras.get("export")
@@ -657,8 +655,8 @@ def _claims(card: Card, spec: Spec | None, measured: dict[str, float], data_labe
 
 def _variant_table(spec: Spec | None, main: dict[str, Any], main_size: int,
                    variants: list[tuple[str, str, int, dict[str, Any]]]) -> tuple[tuple[str, ...], list[VariantRow]]:
-    from .enrich import human_size
-    from .latency import ms_text
+    from modelshelf.generator.enrich.stage import human_size
+    from modelshelf.generator.evaluate.latency import ms_text
 
     names = tuple(spec.metrics) if spec else ()
     tol = spec.tolerance if spec else DEFAULT_TOLERANCE
@@ -691,8 +689,8 @@ def _io_text(entry: Any) -> str:
 
 def evaluate_entry(entry: Any, ctx: _Context) -> list[tuple[tuple[str | int, ...], str, str]]:
     """Fill entry.extras["evaluation"], ["latency"], ["insight"]; return the card's problems."""
-    from .insight import insight_view
-    from .latency import Latency
+    from modelshelf.generator.evaluate.insight import insight_view
+    from modelshelf.generator.evaluate.latency import Latency
 
     card = entry.card
     spec = _spec(card)

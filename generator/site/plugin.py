@@ -18,23 +18,23 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files, InclusionLevel
 
-from catalog import SCHEMA_PATH
-from catalog.catalog import load_catalog
-from catalog.problems import format_problems
+from modelshelf.catalog import SCHEMA_PATH
+from modelshelf.catalog.catalog import load_catalog
+from modelshelf.catalog.problems import format_problems
 
-from .bundle import add_bundles
-from .catalog_json import catalog_document
-from .enrich import ModelEntry, enrich
-from .errors import BuildError, CatalogInvalid
-from .evaluate import evaluate_catalog
-from .export import check_exports
-from .onnx_hub_manifest import hub_manifest
-from .pages import render_pages
-from .recipes import default_cache_dir
-from .safety import MB, Limits
-from .search_index import build_search
-from .tryit import add_tryit
-from .vendor import vendored_files
+from modelshelf.generator.bundle.stage import add_bundles
+from modelshelf.generator.render.catalog_json import catalog_document
+from modelshelf.generator.enrich.stage import ModelEntry, enrich
+from modelshelf.generator.errors import BuildError, CatalogInvalid
+from modelshelf.generator.evaluate.stage import evaluate_catalog
+from modelshelf.generator.export.stage import check_exports
+from modelshelf.generator.render.onnx_hub_manifest import hub_manifest
+from modelshelf.generator.render.pages import render_pages
+from modelshelf.generator.enrich.recipes import default_cache_dir
+from modelshelf.generator.export.safety import MB, Limits
+from modelshelf.generator.render.search_index import build_search
+from modelshelf.generator.tryit.stage import add_tryit
+from modelshelf.generator.site.vendor import vendored_files
 
 log = logging.getLogger(f"mkdocs.plugins.{__name__}")
 

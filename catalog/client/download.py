@@ -1,13 +1,13 @@
 """The download client: find a model in a site's catalog.json, download it, verify it, cache it.
 
-    >>> from catalog import client
+    >>> from modelshelf.catalog import client
     >>> path = client.pull("modelshelf/iris-logreg")            # latest version, verified, cached
     >>> session = client.session("modelshelf/iris-logreg@1.0.0")  # an onnxruntime.InferenceSession
 
 The site is `base_url`, else `$MODELSHELF_SITE_URL`, else the `site_url` of mkdocs.yml (the
 operator's site). `http(s)://` and `file://` sites work, and so does a plain folder path. Every
 file is checked against the size and SHA-256 that catalog.json declares before it enters the cache
-(see `catalog.cache`); a redirect to another host is refused. Offline, only the cache is used.
+(see `modelshelf.catalog.client.cache`); a redirect to another host is refused. Offline, only the cache is used.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from urllib.parse import urljoin, urlsplit
 
 import yaml
 
-from .cache import Cache, Ref, default_cache_root
-from .errors import (CatalogUnavailable, DownloadError, HashMismatch, IncompleteDownload, ModelNotFound, NotInCache,
+from modelshelf.catalog.client.cache import Cache, Ref, default_cache_root
+from modelshelf.catalog.client.errors import (CatalogUnavailable, DownloadError, HashMismatch, IncompleteDownload, ModelNotFound, NotInCache,
                      RedirectRefused, VersionNotFound)
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import VendorError
+from modelshelf.generator.errors import VendorError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import onnx
 
-from catalog.model import Card, Tensor
+from modelshelf.catalog.model import Card, Tensor
 
 log = logging.getLogger(__name__)
 

@@ -15,17 +15,17 @@ from typing import Any
 import onnx
 from google.protobuf.message import DecodeError
 
-from catalog.cache import sha256_of as sha256_file
-from catalog.loader import Document
-from catalog.model import Card
-from catalog.problems import Problem, json_path
-from catalog.validate import tasks
+from modelshelf.catalog.client.cache import sha256_of as sha256_file
+from modelshelf.catalog.loader import Document
+from modelshelf.catalog.model import Card
+from modelshelf.catalog.problems import Problem, json_path
+from modelshelf.catalog.validate import tasks
 
-from .errors import BuildError, CatalogInvalid
-from .onnx_info import Signature, TensorInfo, check_model, declared_tensor, read_signature, signature_mismatches
-from .recipes import run_recipe, tool_versions
-from .safety import Limits, check_file
-from .sanitize import render_markdown
+from modelshelf.generator.errors import BuildError, CatalogInvalid
+from modelshelf.generator.enrich.onnx_info import Signature, TensorInfo, check_model, declared_tensor, read_signature, signature_mismatches
+from modelshelf.generator.enrich.recipes import run_recipe, tool_versions
+from modelshelf.generator.export.safety import Limits, check_file
+from modelshelf.generator.enrich.sanitize import render_markdown
 
 log = logging.getLogger(__name__)
 
