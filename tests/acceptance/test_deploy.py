@@ -64,12 +64,18 @@ def test_bundle_contents(site: Path) -> None:
         names = [i.filename.removeprefix(FOLDER + "/") for i in infos]
         assert names == sorted(names), "members are in a fixed order"
         assert set(names) == {".dockerignore", "Dockerfile", "README.md", "SHA256SUMS", "card.yaml", "examples/1.json",
-                              "examples/2.json", "examples/3.json", "model.json", "predict.py", "processing.py",
-                              "requirements-serve.txt", "requirements.txt", "server.py", "toy-classifier.onnx"}
+                              "examples/2.json", "examples/3.json", "model.json", "predict.py", "runtime/__init__.py",
+                              "runtime/predictor.py", "runtime/processing.py", "runtime/server.py",
+                              "requirements-serve.txt", "requirements.txt", "toy-classifier.onnx"}
         assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
         modes = {i.filename.removeprefix(FOLDER + "/"): stat.S_IMODE(i.external_attr >> 16) for i in infos}
         assert modes.pop("predict.py") == 0o755 and set(modes.values()) == {0o644}
         files = {n: zf.read(f"{FOLDER}/{n}") for n in names}
+    # The bundle's runtime is the runtime package itself, byte for byte.
+    package = Path(runtime.__file__).parent
+    for name in [n for n in names if n.startswith("runtime/")]:
+        assert files[name] == (package / name.removeprefix("runtime/")).read_bytes(), name
+    assert {n.removeprefix("runtime/") for n in names if n.startswith("runtime/")} == {p.name for p in package.glob("*.py")}
     sums = runtime.parse_sha256sums(files["SHA256SUMS"].decode())
     assert set(sums) == set(names) - {"SHA256SUMS"}
     assert all(hashlib.sha256(files[n]).hexdigest() == digest for n, digest in sums.items())
