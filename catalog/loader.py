@@ -115,7 +115,7 @@ def _compose(text: str, loader_cls: type, conv: "_Converter") -> yaml.Node | Non
                 node = yaml.MappingNode(event.tag if explicit else _CORE + "map", [], event.start_mark, event.end_mark)
             else:
                 continue
-            node.explicit_tag = explicit  # type: ignore[attr-defined]
+            node.explicit_tag = explicit
             if not stack:
                 root = node
             elif isinstance(stack[-1], yaml.SequenceNode):
@@ -171,12 +171,14 @@ class _Converter:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key_where = _pos(key_node.start_mark)
-            if not isinstance(key_node, yaml.ScalarNode) or (key_node.tag not in _ALLOWED_TAGS and getattr(key_node, "explicit_tag", True)):
+            tagged = key_node.tag not in _ALLOWED_TAGS and getattr(key_node, "explicit_tag", True)
+            if not isinstance(key_node, yaml.ScalarNode) or tagged:
                 self.problem(key_where, path, "mapping keys must be plain text", "write the key as a plain word")
                 continue
             key = self._scalar(key_node, path, key_where)
             if not isinstance(key, str):
-                kind = "null" if key is None else {bool: "a boolean", int: "a number", float: "a number"}.get(type(key), "a value")
+                kinds = {bool: "a boolean", int: "a number", float: "a number"}
+                kind = "null" if key is None else kinds.get(type(key), "a value")
                 self.problem(
                     key_where, path, f"key {key_node.value!r} is read as {kind}, not text",
                     f'quote it: "{key_node.value}"',
@@ -286,7 +288,8 @@ def load_yaml_text(text: str, file: str) -> tuple[Document | None, list[Problem]
     return conv.doc, conv.problems
 
 
-def load_yaml_file(path: Path, display: str | None = None, max_bytes: int = MAX_CARD_BYTES) -> tuple[Document | None, list[Problem]]:
+def load_yaml_file(path: Path, display: str | None = None,
+                   max_bytes: int = MAX_CARD_BYTES) -> tuple[Document | None, list[Problem]]:
     """Read and load a card file, refusing oversized files and bad encodings before parsing."""
     file = display or str(path)
     try:

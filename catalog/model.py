@@ -26,6 +26,7 @@ class Source:
     url: str | None = None
     sha256: str | None = None
     size: int | None = None
+    requires: tuple[str, ...] = ()  # model-specific packages the card's scripts import; their versions join the cache keys
 
     @property
     def kind(self) -> str:
@@ -68,8 +69,85 @@ class Example:
 
 
 @dataclass(frozen=True)
+class EvaluationSplit:
+    """evaluation.split: the test part of a seeded train/test split of a built-in dataset (None: every row)."""
+
+    test_size: float | None = None
+    seed: int | None = None
+    stratify: bool | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The card's `evaluation` block: how the build recomputes its metrics on the ONNX file."""
+
+    metrics: tuple[str, ...]
+    dataset: str | None = None
+    script: str | None = None
+    split: EvaluationSplit | None = None
+    output: str | None = None
+    tolerance: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The block as the card wrote it (unset fields left out), e.g. for a cache key."""
+        out: dict[str, Any] = {"metrics": list(self.metrics)}
+        for name in ("dataset", "script", "output", "tolerance"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.split is not None:
+            out["split"] = {k: v for k, v in (("test_size", self.split.test_size), ("seed", self.split.seed),
+                                              ("stratify", self.split.stratify)) if v is not None}
+        return out
+
+
+@dataclass(frozen=True)
+class ParitySpec:
+    """The card's `parity` block: how closely the export must match its source framework (None: the default)."""
+
+    tolerance: float | None = None
+    min_top1_agreement: float | None = None
+
+
+@dataclass(frozen=True)
+class Browser:
+    """The card's `browser` block: whether the in-browser Try it panel is offered."""
+
+    tryable: bool | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One entry of the card's `variants`: another file of the same model, e.g. an int8 quantisation."""
+
+    name: str
+    file: str | None = None
+    description: str | None = None
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True)
+class Audio:
+    """The card's `audio` block: how the Try it panel streams audio through a frame-by-frame model.
+
+    Every field is optional; the defaults are in the schema's descriptions and generator/tryit/stage.py.
+    """
+
+    sample_rate: int | None = None
+    frame: int | None = None
+    context: int | None = None
+    neg_threshold: float | None = None
+    min_speech_ms: int | None = None
+    min_silence_ms: int | None = None
+
+
+@dataclass(frozen=True)
 class Card:
-    """A validated card. `folder` is the model's folder; `raw` is the card as loaded (for catalog.json)."""
+    """A validated card. `folder` is the model's folder; `raw` is the card as loaded.
+
+    Build stages read the typed fields only; `raw` exists to copy the card verbatim into
+    catalog.json (generator/render/catalog_json.py) and must not be read for anything else.
+    """
 
     id: str
     name: str
@@ -95,6 +173,12 @@ class Card:
     labels: tuple[str, ...] = ()
     metrics: tuple[Metric, ...] = ()
     examples: tuple[Example, ...] = ()
+    evaluation: Evaluation | None = None
+    parity: ParitySpec | None = None
+    browser: Browser | None = None
+    variants: tuple[Variant, ...] = ()
+    audio: Audio | None = None
+    # Only for copying the card verbatim into catalog.json; every other reader uses the fields above.
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
@@ -115,6 +199,15 @@ def _step(d: dict[str, Any]) -> Step:
     return Step(op=d["op"], params=tuple(sorted((k, v) for k, v in d.items() if k != "op")))
 
 
+def _evaluation(d: dict[str, Any] | None) -> Evaluation | None:
+    if d is None:
+        return None
+    split = d.get("split")
+    return Evaluation(metrics=tuple(d["metrics"]), dataset=d.get("dataset"), script=d.get("script"),
+                      split=None if split is None else EvaluationSplit(split.get("test_size"), split.get("seed"), split.get("stratify")),
+                      output=d.get("output"), tolerance=d.get("tolerance"))
+
+
 def card_from_data(data: dict[str, Any], card_path: Path) -> Card:
     """Build a Card from a validated mapping. The description falls back to README.md beside the card."""
     folder = card_path.parent
@@ -125,7 +218,8 @@ def card_from_data(data: dict[str, Any], card_path: Path) -> Card:
         id=data["id"], name=data["name"], version=data["version"], summary=data["summary"],
         description=description, task=data["task"], license=data["license"],
         authors=tuple(Author(a["name"], a.get("url")) for a in data["authors"]),
-        framework=data["framework"], source=Source(**data["source"]),
+        framework=data["framework"],
+        source=Source(**{**data["source"], "requires": tuple(data["source"].get("requires") or ())}),
         inputs=tuple(_tensor(t) for t in data["inputs"]), outputs=tuple(_tensor(t) for t in data["outputs"]),
         folder=folder, card_path=card_path, tags=tuple(data.get("tags") or ()),
         datasets=tuple(Dataset(d["id"], d.get("split"), d.get("url")) for d in data.get("datasets") or ()),
@@ -137,5 +231,10 @@ def card_from_data(data: dict[str, Any], card_path: Path) -> Card:
         examples=tuple(Example(inputs=tuple(e["inputs"].items()), outputs=tuple((e.get("outputs") or {}).items()),
                                name=e.get("name"), tolerance=float(e.get("tolerance", 1e-4)))
                        for e in data.get("examples") or ()),
+        evaluation=_evaluation(data.get("evaluation")),
+        parity=ParitySpec(**data["parity"]) if "parity" in data else None,
+        browser=Browser(**data["browser"]) if "browser" in data else None,
+        variants=tuple(Variant(**v) for v in data.get("variants") or ()),
+        audio=Audio(**data["audio"]) if "audio" in data else None,
         raw=data,
     )

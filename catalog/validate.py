@@ -6,15 +6,13 @@ Markdown, references between fields, ids unique across the catalog) live here.
 """
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import logging
 import os
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable
+from typing import Any
 
 import jsonschema
 import markdown
@@ -23,7 +21,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from modelshelf.catalog import DATA_DIR, SCHEMA_PATH
 from modelshelf.catalog.loader import Document, Position, load_yaml_file
-from modelshelf.catalog.problems import PathPart, Problem, json_path
+from modelshelf.catalog.problems import CardReporter, PathPart, Problem, closest
 
 log = logging.getLogger(__name__)
 
@@ -92,35 +90,12 @@ def task_ids() -> list[str]:
     return [t["id"] for t in tasks()]
 
 
-def _suggest(value: str, choices: Iterable[str]) -> str | None:
-    choices = list(choices)
-    lowered = {c.lower(): c for c in choices}
-    if value.strip().lower() in lowered:
-        return lowered[value.strip().lower()]
-    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
-    if close:
-        return close[0]
-    prefixed = sorted(c for c in choices if c.lower().startswith(value.strip().lower()) and value.strip())
-    return prefixed[0] if prefixed else None
-
-
-@dataclass
-class _Reporter:
-    doc: Document
-    problems: list[Problem]
-
-    def add(self, path: tuple[PathPart, ...], message: str, hint: str = "", *, key: bool = False,
-            where: Position | None = None) -> None:
-        pos = where or self.doc.position(path, key=key)
-        self.problems.append(Problem(self.doc.file, pos.line, pos.col, json_path(path), message, hint))
-
-
 # ---------------------------------------------------------------- schema errors
 
-def _schema_problems(rep: _Reporter) -> None:
-    for error in _validator().iter_errors(rep.doc.data):
+def _schema_problems(rep: CardReporter) -> None:
+    for error in _validator().iter_errors(rep.document.data):
         path = tuple(error.absolute_path)
-        if any(path[: len(r)] == r for r in rep.doc.refused):
+        if any(path[: len(r)] == r for r in rep.document.refused):
             continue  # the loader already reported this value
         _report_schema_error(rep, error)
 
@@ -129,13 +104,13 @@ def _fmt(template: str, value: Any) -> str:
     return template.format(value=value)
 
 
-def _report_schema_error(rep: _Reporter, error: ValidationError) -> None:
+def _report_schema_error(rep: CardReporter, error: ValidationError) -> None:
     path = tuple(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = sorted(error.schema.get("properties", {}))
         for extra in sorted(set(error.instance) - set(known)):
-            guess = _suggest(extra, known)
+            guess = closest(extra, known)
             hint = f"did you mean {guess!r}?" if guess else f"remove it; allowed here: {', '.join(known)}"
             rep.add(path + (extra,), f"unknown field {extra!r}", hint, key=True)
         return
@@ -171,7 +146,7 @@ def _describe(error: ValidationError, hint: str) -> tuple[str, str]:
         return f"expected {wanted}, got {got}{shown}", hint
     if v == "enum":
         options = [str(o) for o in error.validator_value]
-        guess = _suggest(str(value), options) if isinstance(value, str) else None
+        guess = closest(str(value), options) if isinstance(value, str) else None
         hint = f"did you mean {guess!r}?" if guess else "use one of: " + ", ".join(options)
         return f"{_short(value)} is not one of the allowed values", hint
     if v == "format" and error.validator_value == "uri":
@@ -204,8 +179,8 @@ def _short(value: Any) -> str:
 
 # ---------------------------------------------------------------- semantic checks
 
-def _semantic_problems(rep: _Reporter, card_path: Path, expected_id: str | None) -> None:
-    data = rep.doc.data
+def _semantic_problems(rep: CardReporter, card_path: Path, expected_id: str | None) -> None:
+    data = rep.document.data
     folder = card_path.parent
     ident = data.get("id")
     if isinstance(ident, str) and expected_id is not None and ident != expected_id:
@@ -220,13 +195,13 @@ def _semantic_problems(rep: _Reporter, card_path: Path, expected_id: str | None)
                     what = "the licence's name" if needed == "license_name" else "a link to the licence text"
                     rep.add(("license",), f"license: other needs {needed}", f"add {needed}: with {what}")
         elif lic not in spdx_ids():
-            guess = _suggest(lic, spdx_ids())
+            guess = closest(lic, spdx_ids())
             hint = f"did you mean {guess!r}?" if guess else "use an SPDX id such as MIT or Apache-2.0, or license: other with license_name and license_link"
             rep.add(("license",), f"{lic!r} is not a known SPDX licence id", hint)
 
     task = data.get("task")
     if isinstance(task, str) and task not in task_ids():
-        guess = _suggest(task, task_ids())
+        guess = closest(task, task_ids())
         rep.add(("task",), f"{task!r} is not a known task",
                 f"did you mean {guess!r}?" if guess else "use one of: " + ", ".join(task_ids()))
 
@@ -242,7 +217,7 @@ def _semantic_problems(rep: _Reporter, card_path: Path, expected_id: str | None)
     declared = {d.get("id") for d in data.get("datasets") or [] if isinstance(d, dict)}
     for i, metric in enumerate(data.get("metrics") or []):
         if isinstance(metric, dict) and isinstance(metric.get("dataset"), str) and metric["dataset"] not in declared:
-            guess = _suggest(metric["dataset"], [d for d in declared if isinstance(d, str)])
+            guess = closest(metric["dataset"], [d for d in declared if isinstance(d, str)])
             rep.add(("metrics", i, "dataset"), f"dataset {metric['dataset']!r} is not declared under datasets",
                     f"did you mean {guess!r}?" if guess else f"add '- id: {metric['dataset']}' to datasets, or fix the id")
 
@@ -281,7 +256,7 @@ def _semantic_problems(rep: _Reporter, card_path: Path, expected_id: str | None)
                         f"remove it; {step['op']} takes {', '.join(sorted(needed | optional)) or 'no parameters'}", key=True)
 
 
-def _check_evaluation(rep: _Reporter, evaluation: Any, outputs: list[Any], folder: Path) -> None:
+def _check_evaluation(rep: CardReporter, evaluation: Any, outputs: list[Any], folder: Path) -> None:
     """How the build recomputes metrics: a dataset or a script (not both), an output the card declares."""
     if not isinstance(evaluation, dict):
         return
@@ -302,7 +277,7 @@ def _check_evaluation(rep: _Reporter, evaluation: Any, outputs: list[Any], folde
                 "use one of: " + ", ".join(str(n) for n in outputs))
 
 
-def _check_local_file(rep: _Reporter, path: tuple[PathPart, ...], rel: str, folder: Path, max_bytes: int | None) -> None:
+def _check_local_file(rep: CardReporter, path: tuple[PathPart, ...], rel: str, folder: Path, max_bytes: int | None) -> None:
     pure = PurePosixPath(rel)
     if pure.is_absolute() or rel.startswith("\\") or ":" in pure.parts[0] or ".." in pure.parts:
         rep.add(path, f"{rel!r} points outside the model folder", "give a path relative to the card, inside its folder")
@@ -364,20 +339,20 @@ def _locate(lines: list[str], needle: str, first_line: int = 1) -> Position:
     return Position(first_line, 1)
 
 
-def _check_description(rep: _Reporter, data: dict[str, Any], folder: Path) -> None:
+def _check_description(rep: CardReporter, data: dict[str, Any], folder: Path) -> None:
     text = data.get("description")
     hint = "contributor HTML is sanitised; remove it and use Markdown for formatting"
     if isinstance(text, str):
-        start = rep.doc.position(("description",))
+        start = rep.document.position(("description",))
         for what, needle in unsafe_html(text):
             rep.add(("description",), f"{what} is not allowed in the description", hint,
-                    where=_locate(rep.doc.lines, needle, start.line))
+                    where=_locate(rep.document.lines, needle, start.line))
         return
     readme = folder / "README.md"
     if "description" in data:
         return
     if readme.is_symlink() or (readme.exists() and not readme.resolve().is_relative_to(folder.resolve())):
-        rep.problems.append(Problem(_display(readme), 1, 1, "$.description", "README.md is a symbolic link",
+        rep.items.append(Problem(_display(readme), 1, 1, "$.description", "README.md is a symbolic link",
                                     "commit the README itself, not a link"))
         return
     if not readme.is_file():
@@ -387,7 +362,7 @@ def _check_description(rep: _Reporter, data: dict[str, Any], folder: Path) -> No
     text = readme.read_text(encoding="utf-8", errors="replace")
     for what, needle in unsafe_html(text):
         where = _locate(text.splitlines(), needle)
-        rep.problems.append(Problem(_display(readme), where.line, where.col, "$.description",
+        rep.items.append(Problem(_display(readme), where.line, where.col, "$.description",
                                     f"{what} is not allowed in README.md", hint))
 
 
@@ -410,13 +385,13 @@ def expected_id_for(card_path: Path) -> str | None:
 
 def validate_document(doc: Document, card_path: Path) -> list[Problem]:
     """Schema and semantic problems of one loaded card."""
-    rep = _Reporter(doc, [])
+    rep = CardReporter(doc, doc.file)
     if not isinstance(doc.data, dict):
         rep.add((), "a card must be a YAML mapping of fields", "start from `modelshelf new ORG/NAME`")
-        return rep.problems
+        return rep.items
     _schema_problems(rep)
     _semantic_problems(rep, card_path, expected_id_for(card_path))
-    return rep.problems
+    return rep.items
 
 
 def check_card(card_path: Path) -> tuple[Document | None, list[Problem]]:

@@ -30,7 +30,8 @@ from urllib.parse import urljoin, urlsplit
 import yaml
 
 from modelshelf.catalog.client.cache import Cache, Ref, default_cache_root
-from modelshelf.catalog.client.errors import (CatalogUnavailable, DownloadError, HashMismatch, IncompleteDownload, ModelNotFound, NotInCache,
+from modelshelf.catalog.client.errors import (CatalogUnavailable, DownloadError, HashMismatch, IncompleteDownload, ModelNotFound,
+                                               NotInCache,
                      RedirectRefused, VersionNotFound)
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,8 @@ def parse_model_ref(ref: str, version: str | None = None) -> tuple[str, str | No
     """'org/name@1.0.0' -> ('org/name', '1.0.0'); a separate `version` wins over one in the string."""
     model_id, _, at_version = ref.partition("@")
     if not _MODEL_ID.match(model_id):
-        raise ModelNotFound(f"{ref!r} is not a model id; ids look like ORG/NAME or ORG/NAME@VERSION, e.g. modelshelf/iris-logreg@1.0.0")
+        raise ModelNotFound(f"{ref!r} is not a model id; ids look like ORG/NAME or ORG/NAME@VERSION, "
+                            "e.g. modelshelf/iris-logreg@1.0.0")
     return model_id, version or at_version or None
 
 
@@ -218,7 +220,8 @@ class Client:
         try:
             doc = json.loads(data)
         except ValueError as exc:
-            raise CatalogUnavailable(f"{self.site_url}catalog.json is not JSON ({exc}); is {self.site_url} a Modelshelf site?") from None
+            raise CatalogUnavailable(f"{self.site_url}catalog.json is not JSON ({exc}); "
+                                     f"is {self.site_url} a Modelshelf site?") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("models"), list):
             raise CatalogUnavailable(f"{self.site_url}catalog.json is not a Modelshelf catalog (no models list)")
         if doc.get("format_version") != CATALOG_FORMAT:
@@ -232,7 +235,7 @@ class Client:
         doc = self.catalog()
         entries = [m for m in doc["models"] if isinstance(m, dict) and m.get("id") == model_id]
         if not entries:
-            ids = sorted({m.get("id") for m in doc["models"] if isinstance(m, dict) and isinstance(m.get("id"), str)})
+            ids = sorted({m["id"] for m in doc["models"] if isinstance(m, dict) and isinstance(m.get("id"), str)})
             close = difflib.get_close_matches(model_id, ids, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else "; `modelshelf search` lists what is there"
             raise ModelNotFound(f"{self.site_url} has no model {model_id}{hint}")
@@ -249,7 +252,8 @@ class Client:
         f = files[0]
         if not (isinstance(f.get("sha256"), str) and _SHA256.match(f["sha256"]) and isinstance(f.get("size"), int)
                 and isinstance(f.get("url"), str) and isinstance(f.get("name"), str)):
-            raise CatalogUnavailable(f"{self.site_url}catalog.json describes {model_id}@{version} {kind} without a valid size, sha256, name and url")
+            raise CatalogUnavailable(f"{self.site_url}catalog.json describes {model_id}@{version} {kind} "
+                                     "without a valid size, sha256, name and url")
         url = urljoin(self.site_url, f["url"])
         if urlsplit(url).scheme == "file" and urlsplit(self.site_url).scheme != "file":
             # A remote catalog must not make the client read local files.
@@ -319,11 +323,13 @@ class Client:
         except urllib.error.HTTPError as exc:
             exc.close()
             cls = CatalogUnavailable if what == "catalog.json" else DownloadError
-            raise cls(f"{url}: HTTP {exc.code} {exc.reason}" + (f"; is {self.site_url} a Modelshelf site?" if what == "catalog.json" else "")) from None
+            hint = f"; is {self.site_url} a Modelshelf site?" if what == "catalog.json" else ""
+            raise cls(f"{url}: HTTP {exc.code} {exc.reason}{hint}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             cls = CatalogUnavailable if what == "catalog.json" else DownloadError
-            raise cls(f"cannot fetch {url}: {reason}. Check the site address (--site / MODELSHELF_SITE_URL), or use --offline") from None
+            raise cls(f"cannot fetch {url}: {reason}. Check the site address (--site / MODELSHELF_SITE_URL), "
+                      "or use --offline") from None
         got = 0
         with response:
             while True:
@@ -384,7 +390,8 @@ class Client:
         for m in models:
             key = (str(m.get("id")), str(m.get("version")))
             card = m.get("card") if isinstance(m.get("card"), dict) else {}
-            rows[key] = ModelRow(key[0], key[1], str(m.get("task", "")), str(card.get("summary", "")), tuple(sorted(cached.get(key, ()))))
+            rows[key] = ModelRow(key[0], key[1], str(m.get("task", "")), str(card.get("summary", "")),
+                                 tuple(sorted(cached.get(key, ()))))
         for key, kinds in cached.items():
             rows.setdefault(key, ModelRow(key[0], key[1], "", "(cached; not in the catalog)", tuple(sorted(kinds))))
         return [rows[k] for k in sorted(rows, key=lambda k: (k[0], _version_key(k[1])))]
@@ -423,7 +430,9 @@ def parse_metric_filter(text: str) -> MetricFilter:
 
 def _model_metrics(model: dict[str, Any]) -> dict[str, float]:
     values: dict[str, float] = {}
-    card = model.get("card") if isinstance(model.get("card"), dict) else {}
+    card = model.get("card")
+    if not isinstance(card, dict):
+        card = {}
     for metric in card.get("metrics") or []:
         if isinstance(metric, dict) and isinstance(metric.get("value"), (int, float)):
             values.setdefault(str(metric.get("name")), float(metric["value"]))

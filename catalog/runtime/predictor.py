@@ -9,7 +9,7 @@
 It refuses to run when the model file does not match SHA256SUMS. Inputs under "inputs" are the
 model's tensors as the card's examples give them; "raw" values, CSV rows and files go through the
 card's preprocessing first. Postprocessing (softmax, top-k with labels, ...) is applied to the
-scored output. Needs only numpy and onnxruntime (plus processing.py beside it).
+scored output. Needs only numpy and onnxruntime (plus processing.py and dtypes.py beside it).
 
 This module is the Modelshelf runtime's predictor (package `modelshelf.catalog.runtime`):
 `modelshelf run` and `modelshelf serve` import it, and every deploy bundle carries a byte-identical
@@ -34,12 +34,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from . import processing
+from .dtypes import DTYPES, FLOATS, INTS
 
 CONFIG_FORMAT = 1
-_DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64, "int8": np.int8, "uint8": np.uint8,
-           "int16": np.int16, "int32": np.int32, "int64": np.int64, "bool": np.bool_, "string": np.str_}
-_FLOAT = {"float16", "float32", "float64"}
-_INT = {"int8", "uint8", "int16", "int32", "int64"}
 _PRIMARY_KINDS = ("tabular", "image", "audio", "bytes", "text", "tensor")
 IMAGE_SUFFIXES = (".png", ".pgm", ".ppm", ".pnm", ".npy")
 
@@ -187,9 +184,9 @@ class Runner:
             raise self._error(f"input {name!r} is not a rectangular array (rows of different lengths?); "
                               f"it must be {dtype} with shape {_shape_text(shape)}") from None
         kind = arr.dtype.kind
-        if dtype in _FLOAT:
+        if dtype in FLOATS:
             ok = kind in "iuf"
-        elif dtype in _INT:
+        elif dtype in INTS:
             ok = kind in "iu" or (kind == "f" and arr.size > 0 and bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))))
         elif dtype == "bool":
             ok = kind == "b"
@@ -200,11 +197,11 @@ class Runner:
             raise self._error(f"input {name!r} must hold {dtype} values, got {got}")
         if arr.ndim != len(shape) or any(isinstance(d, int) and d != n for d, n in zip(shape, arr.shape)):
             raise self._error(f"input {name!r} must have shape {_shape_text(shape)}, got {list(arr.shape)}")
-        if dtype in _INT:
-            info = np.iinfo(_DTYPES[dtype])
+        if dtype in INTS:
+            info = np.iinfo(DTYPES[dtype].numpy)
             if arr.size and (arr.min() < info.min or arr.max() > info.max):
                 raise self._error(f"input {name!r} has values outside the range of {dtype}")
-        return arr.astype(_DTYPES[dtype])
+        return arr.astype(DTYPES[dtype].numpy)
 
     def preprocess(self, spec: Mapping[str, Any], raw: Any, layout: str | None) -> np.ndarray:
         """Apply the card's preprocessing to a raw value of `spec` (the primary input) and fit it to its shape."""
@@ -231,7 +228,7 @@ class Runner:
         steps = self.config["postprocessing"]
         if steps:
             scored = next((t["name"] for t in self.outputs if t.get("kind") in ("scores", "embedding")),
-                          next((t["name"] for t in self.outputs if t["dtype"] in _FLOAT), self.output_names[0]))
+                          next((t["name"] for t in self.outputs if t["dtype"] in FLOATS), self.output_names[0]))
             post = processing.postprocess(steps, outputs[scored], feeds=feeds, labels=self.config["labels"])
             answer["postprocessed"] = {"output": scored, **{k: _jsonable(v) for k, v in post.items()}}
         return answer

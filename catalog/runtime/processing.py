@@ -57,6 +57,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .dtypes import DTYPES, FLOATS, INTS
+
 __all__ = [
     "PRE_OPS", "POST_OPS", "ProcessingError", "apply_step", "preprocess", "arrange_input", "postprocess",
     "softmax", "sigmoid", "topk", "resize_area", "grayscale", "change_layout", "cast", "byte_sample", "mean_pool",
@@ -66,11 +68,8 @@ __all__ = [
 PRE_OPS = ("scale", "normalize", "resize", "grayscale", "layout", "cast", "byte_sample")
 POST_OPS = ("softmax", "sigmoid", "topk", "threshold", "mean_pool", "l2_normalize")
 
-_INT_RANGES = {
-    "int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767), "int32": (-2**31, 2**31 - 1),
-    "int64": (-2**63, 2**63 - 1), "bool": (0, 1),
-}
-_FLOATS = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
+# What `cast` clips to before it converts.
+_INT_RANGES = {**{n: (int(np.iinfo(DTYPES[n].numpy).min), int(np.iinfo(DTYPES[n].numpy).max)) for n in INTS}, "bool": (0, 1)}
 
 
 class ProcessingError(ValueError):
@@ -175,12 +174,12 @@ def _round_half_even(x: np.ndarray) -> np.ndarray:
 
 def cast(x: np.ndarray, dtype: str) -> np.ndarray:
     """Round to `dtype`: IEEE rounding for floats, round-half-to-even and clipping for integers."""
-    if dtype in _FLOATS:
-        return np.asarray(x, dtype=np.float64).astype(_FLOATS[dtype])
+    if dtype in FLOATS:
+        return np.asarray(x, dtype=np.float64).astype(DTYPES[dtype].numpy)
     if dtype in _INT_RANGES:
         lo, hi = _INT_RANGES[dtype]
         rounded = np.clip(_round_half_even(np.asarray(x, dtype=np.float64)), lo, hi)
-        return rounded.astype(np.bool_ if dtype == "bool" else np.dtype(dtype))
+        return rounded.astype(DTYPES[dtype].numpy)
     raise ProcessingError(f"cannot cast to {dtype!r}")
 
 

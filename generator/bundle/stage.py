@@ -24,11 +24,13 @@ import re
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
@@ -201,7 +203,18 @@ def build_bundle(entry: ModelEntry, catalog_entry: dict[str, Any], *, cache_dir:
     return artifact_for(entry.card, path, filename, "bundle")
 
 
-def deploy_context(entry: ModelEntry, bundle: Artifact, site_url: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Deploy:
+    """entry.deploy, printed by sections/deploy.md.j2: the bundle, and the commands that use it or the client."""
+
+    bundle: Artifact
+    folder: str  # the folder the bundle unzips to, e.g. iris-logreg-1.0.0
+    bundle_fence: Markup
+    client_fence: Markup
+    python_fence: Markup
+
+
+def deploy_context(entry: ModelEntry, bundle: Artifact, site_url: str) -> Deploy:
     """What the model page's Deploy section prints: the bundle, and the commands that use it or the client."""
     from modelshelf.generator.render.pages import fence
 
@@ -228,17 +241,19 @@ def deploy_context(entry: ModelEntry, bundle: Artifact, site_url: str) -> dict[s
         f"path = client.pull({ref!r}, base_url={site + '/'!r})",
         f"session = client.session({ref!r}, base_url={site + '/'!r})  # onnxruntime.InferenceSession",
     ])
-    return {"bundle": bundle, "folder": folder, "bundle_fence": fence(bundle_commands, "sh"),
-            "client_fence": fence(client_commands, "sh"), "python_fence": fence(python, "python")}
+    return Deploy(bundle=bundle, folder=folder, bundle_fence=fence(bundle_commands, "sh"),
+                  client_fence=fence(client_commands, "sh"), python_fence=fence(python, "python"))
 
 
-def add_bundles(entries: list[ModelEntry], catalog_entries: list[dict[str, Any]], *, cache_dir: Path, site_url: str) -> None:
-    """Build every entry's bundle and append it to entry.extras["files"] (listed, published, in catalog.json)."""
+def add_bundles(entries: Sequence[ModelEntry], catalog_entries: list[dict[str, Any]], *, cache_dir: Path,
+                site_url: str) -> list[ModelEntry]:
+    """The entries with their bundle appended to `added_files` (listed, published, in catalog.json) and their `deploy`."""
     by_id = {(m["id"], m["version"]): m for m in catalog_entries}
+    out = []
     for entry in entries:
         artifact = build_bundle(entry, by_id[(entry.card.id, entry.card.version)], cache_dir=cache_dir, site_url=site_url)
-        entry.extras.setdefault("files", []).append(artifact)
-        entry.extras["deploy"] = deploy_context(entry, artifact, site_url)
+        out.append(replace(entry, added_files=entry.added_files + (artifact,), deploy=deploy_context(entry, artifact, site_url)))
+    return out
 
 
-__all__ = ["BundleError", "Member", "add_bundles", "build_bundle", "bundle_members", "requirements", "write_zip"]
+__all__ = ["BundleError", "Deploy", "Member", "add_bundles", "build_bundle", "bundle_members", "requirements", "write_zip"]

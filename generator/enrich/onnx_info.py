@@ -8,16 +8,9 @@ from pathlib import Path
 import onnx
 
 from modelshelf.catalog.model import Card, Tensor
+from modelshelf.catalog.runtime.dtypes import card_dtype
 
 log = logging.getLogger(__name__)
-
-_DTYPES = {
-    onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16", onnx.TensorProto.DOUBLE: "float64",
-    onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.INT16: "int16",
-    onnx.TensorProto.INT32: "int32", onnx.TensorProto.INT64: "int64", onnx.TensorProto.BOOL: "bool",
-    onnx.TensorProto.STRING: "string",
-}
-
 
 @dataclass(frozen=True)
 class TensorInfo:
@@ -49,7 +42,7 @@ def _tensor_info(value: onnx.ValueInfoProto) -> TensorInfo:
             dims.append(dim.dim_param)
         else:
             dims.append(None)
-    return TensorInfo(value.name, _DTYPES.get(ttype.elem_type, f"type{ttype.elem_type}"), tuple(dims))
+    return TensorInfo(value.name, card_dtype(ttype.elem_type), tuple(dims))
 
 
 def read_signature(path: Path) -> Signature:

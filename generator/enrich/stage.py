@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import onnx
 from google.protobuf.message import DecodeError
@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 from modelshelf.catalog.client.cache import sha256_of as sha256_file
 from modelshelf.catalog.loader import Document
 from modelshelf.catalog.model import Card
-from modelshelf.catalog.problems import Problem, json_path
+from modelshelf.catalog.problems import CardReporter
 from modelshelf.catalog.validate import tasks
 
 from modelshelf.generator.errors import BuildError, CatalogInvalid
@@ -26,6 +26,14 @@ from modelshelf.generator.enrich.onnx_info import Signature, TensorInfo, check_m
 from modelshelf.generator.enrich.recipes import run_recipe, tool_versions
 from modelshelf.generator.export.safety import Limits, check_file
 from modelshelf.generator.enrich.sanitize import render_markdown
+
+if TYPE_CHECKING:  # the later stages import this module
+    from modelshelf.generator.bundle.stage import Deploy
+    from modelshelf.generator.evaluate.insight import InsightView
+    from modelshelf.generator.evaluate.latency import Latency
+    from modelshelf.generator.evaluate.stage import EvaluationResult
+    from modelshelf.generator.export.stage import ExportReport
+    from modelshelf.generator.tryit.stage import TryIt
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +71,20 @@ class ModelEntry:
     shell_snippet: str
     recipe_cached: bool | None = None
     recipe_dir: Path | None = None  # the cached recipe output folder (model.onnx, parity.json, variants)
-    # Later stages (verification, try-it, bundles) add their results here, keyed by stage name;
-    # extras["files"] is a list of further Artifacts to publish and list on the page.
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Filled by the later stages, each returning new entries (dataclasses.replace); None until then.
+    export: ExportReport | None = None  # export/stage.py: check_exports
+    evaluation: EvaluationResult | None = None  # evaluate/stage.py: evaluate_catalog
+    latency: Latency | None = None  # evaluate/stage.py: evaluate_catalog
+    insight: InsightView | None = None  # evaluate/stage.py: evaluate_catalog
+    tryit: TryIt | None = None  # tryit/stage.py: add_tryit
+    deploy: Deploy | None = None  # bundle/stage.py: add_bundles
+    # Further files to publish and list on the page, in the order the stages add them
+    # (variants, the tokenizer's vocabulary, the deploy bundle).
+    added_files: tuple[Artifact, ...] = ()
 
     @property
     def all_files(self) -> tuple[Artifact, ...]:
-        return self.files + tuple(self.extras.get("files", ()))
+        return self.files + self.added_files
 
 
 def human_size(size: int) -> str:
@@ -122,18 +137,6 @@ def _shell_snippet(card: Card, artifact: Artifact, site_url: str) -> str:
     ])
 
 
-class _Problems:
-    def __init__(self, documents: dict[str, Document]) -> None:
-        self.documents = documents
-        self.items: list[Problem] = []
-
-    def add(self, card: Card, path: tuple[str | int, ...], message: str, hint: str) -> None:
-        doc = self.documents.get(card.id)
-        pos = doc.position(path) if doc else None
-        file = doc.file if doc else str(card.card_path)
-        self.items.append(Problem(file, pos.line if pos else 1, pos.col if pos else 1, json_path(path), message, hint))
-
-
 def _onnx_path(card: Card, cache_dir: Path, versions: dict[str, str | None]) -> tuple[Path | None, bool | None]:
     if card.source.file:
         return card.folder / card.source.file, None
@@ -152,18 +155,20 @@ def artifact_for(card: Card, path: Path, filename: str, kind: str) -> Artifact:
 def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path, site_url: str,
            limits: Limits = Limits()) -> list[ModelEntry]:
     """Turn validated cards into page-ready entries; raises CatalogInvalid with every model problem found."""
-    problems = _Problems(documents)
+    reports: list[CardReporter] = []
     titles = {t["id"]: t["title"] for t in tasks()}
     versions = tool_versions()
     entries: list[ModelEntry] = []
     for card in cards:
+        problems = CardReporter(documents.get(card.id), card.card_path)
+        reports.append(problems)
         path, cached = _onnx_path(card, cache_dir, versions)
         onnx_name = f"{card.short_name}.onnx"
         if path is not None:
             # Our own checks (generator/safety.py) come before onnx.checker reads the file and its external data.
             unsafe = check_file(path, card.folder if card.source.file else path.parent, limits)
             for finding in unsafe:
-                problems.add(card, ("source",), finding.message, finding.hint)
+                problems.add(("source",), finding.message, finding.hint)
             if unsafe:
                 continue
             try:
@@ -171,11 +176,11 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
                 signature = read_signature(path)
             except (onnx.checker.ValidationError, DecodeError, ValueError, OSError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                problems.add(card, ("source",), f"the ONNX file is not a valid model: {first}",
+                problems.add(("source",), f"the ONNX file is not a valid model: {first}",
                              "re-export the model; `python -c \"import onnx; onnx.checker.check_model('model.onnx')\"` shows the details")
                 continue
             for where, message, hint in signature_mismatches(card, signature):
-                problems.add(card, where, message, hint)
+                problems.add(where, message, hint)
             sha, size = sha256_file(path), path.stat().st_size
             onnx_artifact = Artifact(onnx_name, size, sha, f"{_files_prefix(card, sha)}/{onnx_name}", path, True, "onnx")
             from_card = False
@@ -198,8 +203,9 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
             shell_snippet=_shell_snippet(card, onnx_artifact, site_url),
             recipe_cached=cached, recipe_dir=path.parent if (path is not None and card.source.recipe) else None,
         ))
-    if problems.items:
-        raise CatalogInvalid(sorted(problems.items))
+    found = [p for report in reports for p in report.items]
+    if found:
+        raise CatalogInvalid(sorted(found))
     return entries
 
 

@@ -19,7 +19,8 @@ from typing import Any, Callable
 import numpy as np
 
 from modelshelf.catalog.runtime import processing
-from modelshelf.catalog.model import Card, Tensor
+from modelshelf.catalog.runtime.dtypes import NUMERIC
+from modelshelf.catalog.model import Card, EvaluationSplit, Tensor
 
 from modelshelf.generator.enrich.recipes import ScriptFailed, ScriptTimedOut, ScriptWroteNothing, folder_key, run_in_clean_folder
 
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 
 DATA_PROTOCOL = 1
 SCRIPT_TIMEOUT = 900.0
-_DTYPES = {"float32", "float64", "float16", "int8", "uint8", "int16", "int32", "int64"}
 
 
 class SpecProblem(Exception):
@@ -112,9 +112,10 @@ class Split:
     stratify: bool
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any] | None) -> "Split":
-        spec = spec or {}
-        return cls(spec.get("test_size"), int(spec.get("seed", 0)), bool(spec.get("stratify", False)))
+    def from_spec(cls, spec: EvaluationSplit | None) -> "Split":
+        """The card's evaluation.split with its defaults (seed 0, not stratified); None: every row."""
+        spec = spec or EvaluationSplit()
+        return cls(spec.test_size, int(spec.seed or 0), bool(spec.stratify))
 
     @property
     def text(self) -> str:
@@ -148,7 +149,7 @@ def _numeric_preprocessing(card: Card, x: np.ndarray) -> np.ndarray:
         scalar = not isinstance(params.get("mean"), list) and not isinstance(params.get("std"), list)
         if step.op == "scale" or (step.op == "normalize" and scalar):
             x, _ = processing.apply_step(step.as_dict(), x)  # the same code as the deploy bundle and the browser's twin
-        elif step.op == "cast" and params.get("dtype") in _DTYPES:
+        elif step.op == "cast" and params.get("dtype") in NUMERIC:
             continue  # the final cast to the input's dtype happens below
         else:
             raise SpecProblem(("preprocessing", i), f"the build cannot apply the preprocessing step {step.op!r} to a built-in dataset",
@@ -190,7 +191,7 @@ def load_builtin(card: Card, name: str, split: Split) -> EvalData:
         _, X, _, y = train_test_split(X, y, test_size=split.test_size, random_state=split.seed,
                                       stratify=y if split.stratify else None)
     tensor = card.inputs[0]
-    if tensor.dtype not in _DTYPES:
+    if tensor.dtype not in NUMERIC:
         raise SpecProblem(("evaluation", "dataset"), f"input {tensor.name} is {tensor.dtype}; {name} gives numbers",
                           "use evaluation.script to write the input tensor")
     x = _fit_shape(_numeric_preprocessing(card, X), tensor, name).astype(tensor.dtype)
@@ -249,7 +250,7 @@ def load_script_data(card: Card, script: str, npz: Path) -> EvalData:
         if arr.ndim and batch_axis(arr.shape, t.shape, len(target)) is None:
             raise SpecProblem(where, f"{key} has shape {list(arr.shape)}: no batch axis of {len(target)} rows, one per target",
                               "give one target per input row, along the input's first dynamic axis (a 0-d array is passed whole)")
-        inputs[t.name] = arr.astype(t.dtype) if t.dtype in _DTYPES else arr
+        inputs[t.name] = arr.astype(t.dtype) if t.dtype in NUMERIC else arr
     reference = arrays.get("reference")
     if reference is not None and len(reference) != len(target):
         raise SpecProblem(where, f"reference has {len(reference)} rows but target has {len(target)}", "give one reference row per input row")

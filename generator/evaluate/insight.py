@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,11 +100,11 @@ def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> li
 
 # ---------------------------------------------------------------- what the page shows
 
-@dataclass
+@dataclass(frozen=True)
 class InsightView:
-    """Printed by sections/insight.md.j2: every string and chart is ready."""
+    """entry.insight, printed by sections/insight.md.j2: every string and chart is ready."""
 
-    facts: list[tuple[str, str]] = field(default_factory=list)  # (term, value) of the graph summary
+    facts: tuple[tuple[str, str], ...] = ()  # (term, value) of the graph summary
     io_text: str = ""
     operators_svg: Markup | None = None
     operators_note: str = ""
@@ -129,35 +129,35 @@ def _label_names(card: Card, classes: int) -> list[str]:
 
 def insight_view(card: Card, *, size_text: str, io_text: str, graph: dict[str, Any] | None,
                  importance: dict[str, Any] | None, confusion: dict[str, Any] | None, data_label: str | None) -> InsightView:
-    view = InsightView()
+    view: dict[str, Any] = {}  # InsightView's fields
     if graph:
         opsets = ", ".join(f"{d} {v}" for d, v in graph["opsets"])
-        view.facts = [("Parameters", _count(graph["params"])), ("Nodes", _count(graph["nodes"])),
-                      ("File size", size_text), ("Opsets", opsets), ("IR version", str(graph["ir_version"]))]
-        view.io_text = io_text
+        view["facts"] = (("Parameters", _count(graph["params"])), ("Nodes", _count(graph["nodes"])),
+                         ("File size", size_text), ("Opsets", opsets), ("IR version", str(graph["ir_version"])))
+        view["io_text"] = io_text
         ops = graph["operators"]
         shown = ops[:SHOWN_OPERATORS]
-        view.operators_svg = Markup(charts.bar_chart([(name, n) for name, n in shown], title="Operators in the graph",
-                                                     value_text=lambda v: f"{v:.0f}"))
-        view.operators_note = (f"{len(ops)} operator types, {graph['nodes']} nodes"
-                               + (f"; the {SHOWN_OPERATORS} most used are shown" if len(ops) > SHOWN_OPERATORS else ""))
+        view["operators_svg"] = Markup(charts.bar_chart([(name, n) for name, n in shown], title="Operators in the graph",
+                                                        value_text=lambda v: f"{v:.0f}"))
+        view["operators_note"] = (f"{len(ops)} operator types, {graph['nodes']} nodes"
+                                  + (f"; the {SHOWN_OPERATORS} most used are shown" if len(ops) > SHOWN_OPERATORS else ""))
     if importance:
         names = _feature_names(card, len(importance["features"]))
         ranked = sorted(zip(names, importance["features"]), key=lambda nf: -nf[1][0])
         shown = ranked[:SHOWN_FEATURES]
         metric = importance["metric"]
-        view.importance_svg = Markup(charts.bar_chart(
+        view["importance_svg"] = Markup(charts.bar_chart(
             [(name, mean) for name, (mean, _) in shown], title=f"Permutation feature importance (drop in {metric})",
             value_text=lambda v: f"{v:+.3f}"))
-        view.importance_note = (f"How much {metric} drops when one feature's column is shuffled, averaged over "
-                                f"{importance['repeats']} seeded shuffles (seed {importance['seed']}) on {data_label}; "
-                                f"{metric} without shuffling: {importance['base']:.4f}."
-                                + (f" The {SHOWN_FEATURES} most important of {len(ranked)} features are shown." if len(ranked) > SHOWN_FEATURES else ""))
+        view["importance_note"] = (f"How much {metric} drops when one feature's column is shuffled, averaged over "
+                                   f"{importance['repeats']} seeded shuffles (seed {importance['seed']}) on {data_label}; "
+                                   f"{metric} without shuffling: {importance['base']:.4f}."
+                                   + (f" The {SHOWN_FEATURES} most important of {len(ranked)} features are shown." if len(ranked) > SHOWN_FEATURES else ""))
     if confusion:
         matrix = confusion["matrix"]
         labels = _label_names(card, len(matrix))
-        view.confusion_svg = Markup(charts.confusion_chart(matrix, labels, title="Confusion matrix"))
+        view["confusion_svg"] = Markup(charts.confusion_chart(matrix, labels, title="Confusion matrix"))
         wrong = sum(v for i, row in enumerate(matrix) for j, v in enumerate(row) if i != j)
-        view.confusion_note = (f"Rows are the true classes, columns the predicted ones, on {data_label}; "
-                               f"{wrong} of {sum(map(sum, matrix))} cases are off the diagonal.")
-    return view
+        view["confusion_note"] = (f"Rows are the true classes, columns the predicted ones, on {data_label}; "
+                                  f"{wrong} of {sum(map(sum, matrix))} cases are off the diagonal.")
+    return InsightView(**view)

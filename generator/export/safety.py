@@ -9,8 +9,8 @@ and variants), and the build process itself never hands one to onnxruntime:
   tensors whose data does not match their dims, absurd dims, and operators from custom domains
   that onnxruntime does not know. A pickle, LFS pointer or zip is named by `onnx_info.sniff`.
 - `smoke_run` creates an onnxruntime session and runs the model once per feed in a child
-  process (`python -m modelshelf.generator.export.safety WORKDIR`) that limits its own address space
-  (RLIMIT_AS) before it imports onnxruntime, under a wall-clock limit. A tiny "bomb" whose graph
+  process (`python -m modelshelf.generator.export.safety WORKDIR`) started by `generator.sandbox` under an
+  address-space limit (RLIMIT_AS) and a wall-clock limit. A tiny "bomb" whose graph
   builds a tensor of many gigabytes fails there, with a message, instead of taking the build down.
 """
 from __future__ import annotations
@@ -22,10 +22,7 @@ import os
 import re
 import signal
 import stat
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -35,6 +32,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import TensorProto
 
+from modelshelf.generator import sandbox
 from modelshelf.generator.enrich.onnx_info import sniff
 
 log = logging.getLogger(__name__)
@@ -369,32 +367,27 @@ def smoke_run(path: Path, feeds: Sequence[Mapping[str, np.ndarray]], limits: Lim
     """
     names = [f"the feed {i}" for i in range(len(feeds))]
     names[:len(describe)] = list(describe)[:len(feeds)]
-    with tempfile.TemporaryDirectory(prefix="modelshelf-smoke-") as tmp:
-        work = Path(tmp)
+    with sandbox.clean_folder("modelshelf-smoke-") as work:
         inputs = sorted({name for feed in feeds for name in feed})
         arrays = {f"f{i}_{inputs.index(name)}": _storable(value) for i, feed in enumerate(feeds) for name, value in feed.items()}
         np.savez(work / "feeds.npz", **arrays)
         (work / "spec.json").write_text(json.dumps({
             "model": str(path.resolve()), "inputs": inputs, "feeds": len(feeds), "memory_mb": limits.memory_mb,
         }), encoding="utf-8")
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        start = time.perf_counter()
-        try:
-            proc = subprocess.run([sys.executable, "-m", "modelshelf.generator.export.safety", str(work)], cwd=work, env=env,
-                                  stdin=subprocess.DEVNULL, capture_output=True, timeout=limits.seconds)
-        except subprocess.TimeoutExpired:
-            seconds = time.perf_counter() - start
+        # onnxruntime runs on one thread, so CPU time beyond twice the wall-clock limit means the build lost track of it.
+        proc = sandbox.run(sandbox.python("-m", "modelshelf.generator.export.safety", str(work)), cwd=work,
+                           limits=sandbox.RunLimits(seconds=limits.seconds, memory_mb=limits.memory_mb, cpu_seconds=2 * limits.seconds + 1))
+        seconds = proc.seconds
+        if proc.timed_out:
             return SmokeResult(Finding(f"the model did not finish one run within {limits.seconds:g} s (limit of the smoke run)",
                                        "look for loops and huge shapes in the graph; if the model really is that slow, "
                                        "raise smoke_seconds in mkdocs.yml"), seconds, kind="time")
-        seconds = time.perf_counter() - start
-        stderr = proc.stderr.decode("utf-8", "replace")
         result_file = work / "result.json"
         if proc.returncode != 0 or not result_file.is_file():
-            finding = _crash_finding(proc.returncode, stderr, limits)
+            finding = _crash_finding(proc.returncode, proc.stderr, limits)
             return SmokeResult(finding, seconds, kind="memory" if "needs more than" in finding.message else "crash")
         result = json.loads(result_file.read_text(encoding="utf-8"))
-        peak = result.get("peak_mb")
+        peak = proc.peak_mb
         if result.get("error"):
             error = result["error"]
             what = names[result["feed"]] if result.get("feed") is not None else ""
@@ -438,25 +431,9 @@ def _crash_finding(returncode: int, stderr: str, limits: Limits) -> Finding:
 
 # ---------------------------------------------------------------- smoke run (child side)
 
-def _peak_mb() -> float | None:
-    # VmHWM starts afresh at exec; ru_maxrss would carry over the parent's peak.
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
-
-
 def _child(work: Path) -> int:
-    """Runs in the child: limit memory first, then load and run the model, then report in result.json."""
-    import resource
-
+    """Runs in the child, which the sandbox has limited: load and run the model, then report in result.json."""
     spec = json.loads((work / "spec.json").read_text(encoding="utf-8"))
-    limit = int(spec["memory_mb"]) * MB
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     result: dict[str, object] = {"error": None, "stage": "load", "feed": None, "outputs": []}
     outputs: dict[str, np.ndarray] = {}
     try:
@@ -485,7 +462,6 @@ def _child(work: Path) -> int:
         result["error"] = "MemoryError"
     except Exception as exc:  # noqa: BLE001 - every failure is reported to the parent
         result["error"] = str(exc).strip()[:2000] or type(exc).__name__
-    result["peak_mb"] = _peak_mb()
     (work / "result.json").write_text(json.dumps(result), encoding="utf-8")
     return 0
 

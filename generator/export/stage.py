@@ -12,8 +12,8 @@ Runs after `enrich`, which has already run the recipes and checked each main fil
 - an `ExportRecord` per file (opset, IR version, producer, signature, parameters, operators,
   size, SHA-256, parity, smoke-run cost).
 
-Results: `entry.extras["export"]` is an `ExportReport`; variant files are appended to
-`entry.extras["files"]`. Every problem of every model is collected, then raised as one
+Results: `check_exports` returns new entries whose `export` is an `ExportReport` and whose
+`added_files` end with the variant files. Every problem of every model is collected, then raised as one
 `CatalogInvalid` (before anything is written).
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -39,13 +39,14 @@ from google.protobuf.message import DecodeError
 
 from modelshelf.catalog.catalog import load_catalog
 from modelshelf.catalog.loader import Document
-from modelshelf.catalog.model import Card
-from modelshelf.catalog.problems import Problem, json_path
+from modelshelf.catalog.model import Card, Variant
+from modelshelf.catalog.problems import CardReporter, Problem
 from modelshelf.catalog.validate import MAX_COMMITTED_ONNX_BYTES
 
-from modelshelf.generator.enrich.stage import ModelEntry, artifact_for, enrich, human_size
+from modelshelf.generator.enrich.stage import Artifact, ModelEntry, artifact_for, enrich, human_size
 from modelshelf.generator.errors import BuildError, CatalogInvalid
 from modelshelf.generator.enrich.onnx_info import Signature, TensorInfo, check_model, read_signature
+from modelshelf.catalog.runtime.dtypes import feed_dtype
 from modelshelf.catalog.runtime.predictor import compare
 from modelshelf.generator.export.safety import Finding, Limits, SmokeResult, check_file, has_external_data, smoke_run
 
@@ -117,7 +118,7 @@ class ExportRecord:
 
 @dataclass(frozen=True)
 class ExportReport:
-    """entry.extras["export"]: the main file's record and one per variant, in the card's order."""
+    """entry.export: the main file's record and one per variant, in the card's order."""
 
     main: ExportRecord
     variants: tuple[ExportRecord, ...] = ()
@@ -133,29 +134,11 @@ class ExportReport:
         return self.recipe_cached is not False and all(r.smoke_cached for r in self.records)
 
 
-# ---------------------------------------------------------------- problems
-
-class _Reporter:
-    def __init__(self, card: Card, doc: Document | None) -> None:
-        self.card = card
-        self.doc = doc
-        self.items: list[Problem] = []
-
-    def add(self, path: tuple[str | int, ...], message: str, hint: str) -> None:
-        pos = self.doc.position(path) if self.doc else None
-        file = self.doc.file if self.doc else str(self.card.card_path)
-        self.items.append(Problem(file, pos.line if pos else 1, pos.col if pos else 1, json_path(path), message, hint))
-
-
 # ---------------------------------------------------------------- inputs
-
-def _np_dtype(dtype: str) -> Any:
-    return object if dtype == "string" else np.dtype(dtype)
-
 
 def _example_array(value: Any, info: TensorInfo) -> np.ndarray | None:
     try:
-        arr = np.array(value, dtype=_np_dtype(info.dtype))
+        arr = np.array(value, dtype=feed_dtype(info.dtype))
     except (ValueError, TypeError, OverflowError):
         return None
     if info.shape and arr.ndim == len(info.shape) - 1:
@@ -167,7 +150,7 @@ def _zeros(info: TensorInfo, declared: Mapping[str, Any]) -> np.ndarray | None:
     shape = info.shape or declared.get(info.name, ())
     dims = [d if isinstance(d, int) else 1 for d in shape]
     try:
-        dtype = _np_dtype(info.dtype)
+        dtype = feed_dtype(info.dtype)
     except TypeError:
         return None
     return np.full(dims, "", dtype=object) if dtype is object else np.zeros(dims, dtype=dtype)
@@ -205,7 +188,7 @@ def _retype(feeds: Sequence[Mapping[str, np.ndarray]], signature: Signature) -> 
     types = {t.name: t for t in signature.inputs}
     out = []
     for feed in feeds:
-        out.append({name: (value.astype(_np_dtype(types[name].dtype)) if name in types and value.dtype != object else value)
+        out.append({name: (value.astype(feed_dtype(types[name].dtype)) if name in types and value.dtype != object else value)
                     for name, value in feed.items()})
     return out
 
@@ -315,18 +298,17 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _recipe_parity(entry: ModelEntry, report: _Reporter) -> Parity | None:
+def _recipe_parity(entry: ModelEntry, report: CardReporter) -> Parity | None:
     """Check parity.json from the recipe's output folder against the card's parity block."""
     card = entry.card
-    spec = card.raw.get("parity")
+    spec = card.parity
     where: tuple[str | int, ...] = ("parity",) if spec is not None else ("source",)
-    spec = spec or {}
     file = entry.recipe_dir / "parity.json" if entry.recipe_dir is not None else None
     if card.source.file:
         # A committed model file carries the parity record its export wrote, committed beside it.
         file = (card.folder / card.source.file).parent / "parity.json"
     if file is None or not file.is_file():
-        if "parity" in card.raw:
+        if spec is not None:
             if card.source.recipe:
                 report.add(where, "the card sets parity, but the recipe wrote no parity.json",
                            'write OUTDIR/parity.json ({"max_abs_diff": ..., "top1_agreement": ..., "n": ...}) from fixed inputs in the recipe')
@@ -352,8 +334,10 @@ def _recipe_parity(entry: ModelEntry, report: _Reporter) -> Parity | None:
     if top1 is not None and (_number(top1) is None or not 0 <= float(top1) <= 1):
         report.add(where, f"the parity.json the recipe wrote has top1_agreement {top1!r}, not a number from 0 to 1", hint_file)
         return None
-    parity = Parity(against=card.framework, max_abs_diff=diff, tolerance=float(spec.get("tolerance", DEFAULT_PARITY_TOLERANCE)),
-                    top1_agreement=_number(top1), min_top1_agreement=float(spec.get("min_top1_agreement", DEFAULT_TOP1_AGREEMENT)),
+    tolerance = spec.tolerance if spec is not None and spec.tolerance is not None else DEFAULT_PARITY_TOLERANCE
+    min_top1 = spec.min_top1_agreement if spec is not None and spec.min_top1_agreement is not None else DEFAULT_TOP1_AGREEMENT
+    parity = Parity(against=card.framework, max_abs_diff=diff, tolerance=float(tolerance),
+                    top1_agreement=_number(top1), min_top1_agreement=float(min_top1),
                     n=n if isinstance(n, int) and not isinstance(n, bool) else None)
     on = f" on {parity.n} inputs" if parity.n else ""
     if parity.max_abs_diff > parity.tolerance:
@@ -397,11 +381,11 @@ def compare_outputs(main: Sequence[Mapping[str, np.ndarray]], other: Sequence[Ma
 
 # ---------------------------------------------------------------- variants
 
-def _variant_path(entry: ModelEntry, index: int, spec: Mapping[str, Any], report: _Reporter) -> tuple[Path, Path] | None:
+def _variant_path(entry: ModelEntry, index: int, spec: Variant, report: CardReporter) -> tuple[Path, Path] | None:
     """Where the variant's file is, and the folder its external data must stay in."""
-    card, name = entry.card, spec["name"]
-    rel = spec.get("file")
-    if isinstance(rel, str):
+    card, name = entry.card, spec.name
+    rel = spec.file
+    if rel is not None:
         pure = PurePosixPath(rel)
         if pure.is_absolute() or rel.startswith("\\") or ":" in pure.parts[0] or ".." in pure.parts:
             report.add(("variants", index, "file"), f"{rel!r} points outside the model folder", "give a path relative to the card, inside its folder")
@@ -430,10 +414,11 @@ def _variant_path(entry: ModelEntry, index: int, spec: Mapping[str, Any], report
     return path, entry.recipe_dir
 
 
-def _check_variant(entry: ModelEntry, index: int, spec: Mapping[str, Any], feeds: Sequence[Mapping[str, np.ndarray]],
-                   names: Sequence[str], main_smoke: SmokeResult, report: _Reporter, cache_dir: Path | None,
-                   limits: Limits) -> ExportRecord | None:
-    card, name = entry.card, spec["name"]
+def _check_variant(entry: ModelEntry, index: int, spec: Variant, feeds: Sequence[Mapping[str, np.ndarray]],
+                   names: Sequence[str], main_smoke: SmokeResult, report: CardReporter, cache_dir: Path | None,
+                   limits: Limits) -> tuple[ExportRecord, Artifact] | None:
+    """The variant's record and its published file, or None after reporting what is wrong with it."""
+    card, name = entry.card, spec.name
     where: tuple[str | int, ...] = ("variants", index)
     found = _variant_path(entry, index, spec, report)
     if found is None:
@@ -469,21 +454,20 @@ def _check_variant(entry: ModelEntry, index: int, spec: Mapping[str, Any], feeds
                           "and onnxruntime refuses zeros as input",
                    "add an example under examples: so the build can compare the variant's outputs with the main model's")
         return None
-    tolerance = float(spec.get("tolerance", DEFAULT_VARIANT_TOLERANCE))
+    tolerance = float(spec.tolerance if spec.tolerance is not None else DEFAULT_VARIANT_TOLERANCE)
     diff, agreement, place = compare_outputs(main_smoke.outputs, smoke.outputs, names)
     parity = Parity(against="the main model", max_abs_diff=diff, tolerance=tolerance, top1_agreement=agreement, n=len(feeds))
     if diff > tolerance:
-        hint = ("fix the variant's export, or set tolerance: on the variant to what it really achieves" if "tolerance" in spec else
+        hint = ("fix the variant's export, or set tolerance: on the variant to what it really achieves" if spec.tolerance is not None else
                 f"the default tolerance is {DEFAULT_VARIANT_TOLERANCE:g}; if a larger difference is expected (e.g. int8), set tolerance: on the variant")
         report.add(where, f"variant {name!r} differs from the main model by {diff:.3g} ({place}), more than its tolerance {tolerance:g}", hint)
         return None
-    entry.extras.setdefault("files", []).append(artifact)
-    return _record(model, artifact.filename, name, artifact.size, artifact.sha256, signature, smoke, cached, parity, names)
+    return _record(model, artifact.filename, name, artifact.size, artifact.sha256, signature, smoke, cached, parity, names), artifact
 
 
 # ---------------------------------------------------------------- examples
 
-def _check_examples(card: Card, signature: Signature, smoke: SmokeResult, report: _Reporter) -> None:
+def _check_examples(card: Card, signature: Signature, smoke: SmokeResult, report: CardReporter) -> None:
     """Every example the card gives outputs for must be reproduced by the published file, within its tolerance.
 
     The smoke run already ran the examples on the file; a model whose examples it did not reproduce
@@ -529,23 +513,24 @@ def _short(value: np.ndarray, limit: int = 160) -> str:
 
 # ---------------------------------------------------------------- the stage
 
-def _check_entry(entry: ModelEntry, report: _Reporter, cache_dir: Path | None, limits: Limits) -> None:
+def _check_entry(entry: ModelEntry, report: CardReporter, cache_dir: Path | None, limits: Limits) -> ModelEntry:
+    """The entry with its ExportReport and variant files; unchanged when its file was not checked."""
     card = entry.card
     path = entry.onnx.local
     if path is None:
         log.info("%s: the ONNX file is hosted at %s; not downloaded, so not smoke-run", card.id, entry.onnx.url)
-        return
+        return entry
     feeds, names = example_feeds(card, entry.signature)
     if not feeds:
         report.add(("inputs",), "the build cannot make an input for the smoke run from the graph's input types",
                    "give an example under examples: with a value for every input")
-        return
+        return entry
     model = onnx.load_model(str(path), load_external_data=False)
     smoke, cached = _smoke(path, model, entry.onnx.sha256, feeds, names, cache_dir, limits)
     problem, note = _smoke_outcome(smoke, names)
     if problem is not None:
         report.add(("source",), problem.message, problem.hint)
-        return
+        return entry
     if note:
         log.warning("%s: the model loads, but onnxruntime refused the made-up input (%s); add an example to the card "
                     "so the build can run it for real", card.id, note)
@@ -553,25 +538,33 @@ def _check_entry(entry: ModelEntry, report: _Reporter, cache_dir: Path | None, l
         _check_examples(card, entry.signature, smoke, report)
     parity = _recipe_parity(entry, report)
     main = _record(model, entry.onnx.filename, None, entry.onnx.size, entry.onnx.sha256, entry.signature, smoke, cached, parity, names)
-    variants = []
-    for index, spec in enumerate(card.raw.get("variants") or []):
-        record = _check_variant(entry, index, spec, feeds, names, smoke, report, cache_dir, limits)
-        if record is not None:
-            variants.append(record)
-    entry.extras["export"] = ExportReport(main, tuple(variants), entry.recipe_cached)
+    variants: list[ExportRecord] = []
+    files: list[Artifact] = []
+    for index, spec in enumerate(card.variants):
+        checked = _check_variant(entry, index, spec, feeds, names, smoke, report, cache_dir, limits)
+        if checked is not None:
+            variants.append(checked[0])
+            files.append(checked[1])
     log.info("%s: smoke run %.2f s%s", card.id, smoke.seconds, " (cached)" if cached else "")
+    return replace(entry, export=ExportReport(main, tuple(variants), entry.recipe_cached),
+                   added_files=entry.added_files + tuple(files))
 
 
 def check_exports(entries: Sequence[ModelEntry], documents: Mapping[str, Document], *,
-                  cache_dir: Path | None, limits: Limits = Limits()) -> None:
-    """Smoke runs, parity and variants for every entry; fills entry.extras; raises CatalogInvalid with every problem."""
+                  cache_dir: Path | None, limits: Limits = Limits()) -> list[ModelEntry]:
+    """Smoke runs, parity and variants for every entry; returns the entries with `export` and the variant files.
+
+    Raises CatalogInvalid with every problem of every model.
+    """
     problems: list[Problem] = []
+    checked: list[ModelEntry] = []
     for entry in entries:
-        report = _Reporter(entry.card, documents.get(entry.card.id))
-        _check_entry(entry, report, cache_dir, limits)
+        report = CardReporter(documents.get(entry.card.id), entry.card.card_path)
+        checked.append(_check_entry(entry, report, cache_dir, limits))
         problems += report.items
     if problems:
         raise CatalogInvalid(sorted(problems))
+    return checked
 
 
 def export_models(models_dir: Path, model_id: str | None = None, *, cache_dir: Path, limits: Limits = Limits()) -> list[ModelEntry]:
@@ -585,12 +578,11 @@ def export_models(models_dir: Path, model_id: str | None = None, *, cache_dir: P
     if not result.ok:
         raise CatalogInvalid(result.problems)
     entries = enrich(result.cards, result.documents, cache_dir=cache_dir, site_url="http://127.0.0.1:8000/", limits=limits)
-    check_exports(entries, result.documents, cache_dir=cache_dir, limits=limits)
-    return entries
+    return check_exports(entries, result.documents, cache_dir=cache_dir, limits=limits)
 
 
 def _rows(entry: ModelEntry) -> Iterator[list[str]]:
-    report: ExportReport | None = entry.extras.get("export")
+    report = entry.export
     if report is None:
         yield [entry.onnx.filename, human_size(entry.onnx.size), entry.onnx.sha256[:12], "-", "-", "not checked (hosted file)", "-", "-"]
         return
@@ -609,6 +601,6 @@ def format_report(entries: Sequence[ModelEntry]) -> str:
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         lines = [entry.card.id] + ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         blocks.append("\n".join(lines))
-    done = sum(1 for e in entries if isinstance(e.extras.get("export"), ExportReport))
+    done = sum(1 for e in entries if e.export is not None)
     blocks.append(f"{len(entries)} model{'s' if len(entries) != 1 else ''} exported, {done} smoke-run and checked")
     return "\n\n".join(blocks)

@@ -32,16 +32,16 @@ def catalog_document(entries: list[ModelEntry], site_url: str) -> dict[str, Any]
                 "version": e.card.version,
                 "page": e.url,
                 "task": e.card.task,
-                "card": e.card.raw,
-                "files": [_artifact(a, e) for a in e.all_files],  # the ONNX file, the card, then extras (bundle, ...)
+                "card": e.card.raw,  # verbatim: the one reader of Card.raw
+                "files": [_artifact(a, e) for a in e.all_files],  # the ONNX file, the card, then the added files (variants, bundle, ...)
                 "signature": {
                     "opset": e.signature.opset,
                     "inputs": [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in e.signature.inputs],
                     "outputs": [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in e.signature.outputs],
                 },
                 # Recomputed by the build (generator/evaluate.py); latency is from the machine that filled the cache.
-                "evaluation": e.extras["evaluation"].summary() if e.extras.get("evaluation") else None,
-                "latency": e.extras["latency"].summary() if e.extras.get("latency") else None,
+                "evaluation": e.evaluation.summary() if e.evaluation else None,
+                "latency": e.latency.summary() if e.latency else None,
             }
             for e in entries
         ],

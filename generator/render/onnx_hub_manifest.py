@@ -12,9 +12,8 @@ from typing import Any
 
 from onnx.helper import VERSION_TABLE
 
+from modelshelf.catalog.runtime.dtypes import DTYPES
 from modelshelf.generator.enrich.stage import ModelEntry
-
-_TYPES = {"float32": "float", "float64": "double"}
 
 
 def onnx_release(ir_version: int, opset: int) -> str:
@@ -26,7 +25,7 @@ def onnx_release(ir_version: int, opset: int) -> str:
 
 
 def _ports(tensors: Any) -> list[dict[str, Any]]:
-    return [{"name": t.name, "shape": ["?" if d is None else d for d in t.shape], "type": f"tensor({_TYPES.get(t.dtype, t.dtype)})"}
+    return [{"name": t.name, "shape": ["?" if d is None else d for d in t.shape], "type": f"tensor({DTYPES[t.dtype].onnx_name if t.dtype in DTYPES else t.dtype})"}
             for t in tensors]
 
 

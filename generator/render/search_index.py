@@ -25,7 +25,7 @@ FIELDS = [
 
 def search_record(entry: ModelEntry) -> dict[str, Any]:
     card = entry.card
-    evaluation = entry.extras.get("evaluation")
+    evaluation = entry.evaluation
     # A claim is "verified" when the build recomputed it (and it was within tolerance, or the build would have failed).
     verified = evaluation.metrics if evaluation is not None and evaluation.data_label else {}
     return {

@@ -79,19 +79,21 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
                 raise CatalogInvalid(result.problems)
             limits = Limits(max_file_bytes=self.config.max_model_mb * MB, memory_mb=self.config.smoke_memory_mb,
                             seconds=self.config.smoke_seconds)
-            self.entries = enrich(result.cards, result.documents, cache_dir=cache_dir, site_url=site_url, limits=limits)
-            # Each later stage fills entry.extras and raises CatalogInvalid or BuildError with what is wrong.
-            check_exports(self.entries, result.documents, cache_dir=cache_dir, limits=limits)  # smoke runs, parity, variants
-            evaluate_catalog(self.entries, result.documents, cache_dir=cache_dir)  # verified metrics, latency, insight
-            add_tryit(self.entries)
+            entries = enrich(result.cards, result.documents, cache_dir=cache_dir, site_url=site_url, limits=limits)
+            # Each later stage returns new entries with its typed record filled in, or raises CatalogInvalid
+            # or BuildError with what is wrong.
+            entries = check_exports(entries, result.documents, cache_dir=cache_dir, limits=limits)  # smoke runs, parity, variants
+            entries = evaluate_catalog(entries, result.documents, cache_dir=cache_dir)  # verified metrics, latency, insight
+            entries = add_tryit(entries)
             # Bundles carry each model's catalog.json entry as it is before the bundle itself is listed.
-            add_bundles(self.entries, catalog_document(self.entries, site_url)["models"], cache_dir=cache_dir, site_url=site_url)
-            self.pages = render_pages(self.entries, site_name=config.site_name)
-            index_json, docs_json = build_search(self.entries)
+            entries = add_bundles(entries, catalog_document(entries, site_url)["models"], cache_dir=cache_dir, site_url=site_url)
+            self.pages = render_pages(entries, site_name=config.site_name)
+            index_json, docs_json = build_search(entries)
         except CatalogInvalid as exc:
             raise PluginError("the catalog has problems; nothing was written:\n" + format_problems(exc.problems)) from None
         except BuildError as exc:
             raise PluginError(f"{exc}\nNothing was written.") from None
+        self.entries = entries
         self.data_files = {
             "search/index.json": index_json,
             "search/docs.json": docs_json,

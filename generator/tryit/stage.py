@@ -5,19 +5,20 @@ which widget fits its inputs, which ONNX file the browser loads (the main file, 
 variant when the main one is too large), and it gathers what the widget shows and needs: feature
 names and ranges, labels, the card's examples, the pre/post-processing steps, how a drawing
 becomes the raw image input, the tokenizer's vocabulary. The result goes to
-`entry.extras["tryit"]` (a `TryIt`); the page embeds `TryIt.config` as JSON and
+`entry.tryit` (a `TryIt`); the page embeds `TryIt.config` as JSON and
 `site_theme/assets/javascripts/tryit.js` does the rest. Templates only print it.
 """
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from modelshelf.catalog.model import Card, Tensor
+from modelshelf.catalog.model import Audio, Card, Tensor
+from modelshelf.catalog.runtime.dtypes import FLOATS, INTS
 
 from modelshelf.generator.enrich.stage import Artifact, ModelEntry, artifact_for, human_size
 
@@ -33,6 +34,9 @@ WIDGETS = {"tabular": "tabular", "image": "image", "text": "text", "bytes": "byt
 SCORED_KINDS = ("scores", "embedding", "value", "label")
 ORT_DIR = "assets/vendor/onnxruntime-web/"
 LINEAR_OPS = {"scale", "normalize"}
+# The audio widget's defaults for a card without `audio:` (documented in the card schema).
+DEFAULT_SAMPLE_RATE = 16000
+DEFAULT_FRAME_MS = 32
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,15 @@ def _eval_arrays(entry: ModelEntry) -> dict[str, np.ndarray]:
 
     Only used for the ranges the form shows, so any failure just means no ranges from it.
     """
-    spec = entry.card.raw.get("evaluation")
-    if not isinstance(spec, dict) or not spec.get("dataset"):
+    spec = entry.card.evaluation
+    if spec is None or not spec.dataset:
         return {}
     try:
         from modelshelf.generator.evaluate.datasets import Split, builtin_name, load_builtin
 
-        if builtin_name(spec["dataset"]) is None:
+        if builtin_name(spec.dataset) is None:
             return {}
-        data = load_builtin(entry.card, spec["dataset"], Split.from_spec(spec.get("split")))
+        data = load_builtin(entry.card, spec.dataset, Split.from_spec(spec.split))
     except Exception as exc:  # noqa: BLE001 - ranges are decoration; the evaluation stage reports real problems
         log.debug("tryit: no evaluation data for %s: %s", entry.card.id, exc)
         return {}
@@ -163,24 +167,10 @@ def _capture_spec(card: Card, tensor: Tensor) -> dict[str, Any]:
     return spec
 
 
-def _byte_steps(entry: ModelEntry) -> list[dict[str, Any]] | None:
-    """The preprocessing that turns a file into a byte model's input: the card's byte_sample step,
-    or one read from a Magika-style config.min.json that the recipe wrote beside the model."""
-    steps = [s.as_dict() for s in entry.card.preprocessing]
-    if any(s["op"] == "byte_sample" for s in steps):
-        return steps
-    config = entry.recipe_dir / "config.min.json" if entry.recipe_dir else None
-    if config is None or not config.is_file():
-        return None
-    try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-        step = {"op": "byte_sample", "begin": int(data["beg_size"]), "end": int(data["end_size"]),
-                "block": int(data["block_size"]), "padding": int(data["padding_token"]), "strip": True}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if int(data.get("mid_size") or 0):
-        return None  # a middle sample is not part of byte_sample
-    return [step, *steps]
+def _byte_steps(card: Card) -> list[dict[str, Any]] | None:
+    """The preprocessing that turns a file into a byte model's input, when the card declares a byte_sample step."""
+    steps = [s.as_dict() for s in card.preprocessing]
+    return steps if any(s["op"] == "byte_sample" for s in steps) else None
 
 
 def _tokenizer(entry: ModelEntry) -> tuple[dict[str, Any] | None, Artifact | None]:
@@ -217,31 +207,31 @@ def _audio_spec(card: Card, primary: Tensor) -> dict[str, Any] | None:
     """How the audio widget streams a file through a frame-by-frame model (Silero VAD's contract):
     `input` gets `context` samples of the previous frame + `frame` new ones, the state input gets the
     previous call's state output (zeros first), the rate input the sample rate; the scored output is
-    the speech probability of the frame. The rate comes from the card's examples (16 kHz by default),
-    frame and context follow Silero's sizes for that rate unless the card's optional `audio:` mapping
-    says otherwise; the state shape from the card's state input (batch 1); the threshold from its
+    the speech probability of the frame. Sizes and segmentation rules come from the card's `audio:`
+    block; without one (see its schema): the rate of the examples (else 16 kHz), 32 ms frames, no
+    context. The state shape comes from the card's state input (batch 1), the threshold from its
     postprocessing. None when the card does not have this shape (the panel falls back to tensors)."""
-    state_in = next((t for t in card.inputs if t is not primary and t.dtype.startswith("float")), None)
-    rate_in = next((t for t in card.inputs if t.kind == "value" or (t.dtype.startswith("int") and not t.shape)), None)
+    state_in = next((t for t in card.inputs if t is not primary and t.dtype in FLOATS), None)
+    rate_in = next((t for t in card.inputs if t.kind == "value" or (t.dtype in INTS and not t.shape)), None)
     if state_in is None or rate_in is None:
         return None
     scored = _scored_output(card)
-    state_out = next((t for t in card.outputs if t is not scored and t.dtype.startswith("float")), None)
+    state_out = next((t for t in card.outputs if t is not scored and t.dtype in FLOATS), None)
     if state_out is None:
         return None
+    given = card.audio or Audio()
     rates = [dict(ex.inputs).get(rate_in.name) for ex in card.examples]
-    rate = next((int(r) for r in rates if isinstance(r, (int, float))), 16000)
-    override = card.raw.get("audio") if isinstance(card.raw.get("audio"), dict) else {}
-    rate = int(override.get("sample_rate", rate))
-    frame = int(override.get("frame", 512 if rate == 16000 else 256))
-    context = int(override.get("context", 64 if rate == 16000 else 32))
+    rate = given.sample_rate or next((int(r) for r in rates if isinstance(r, (int, float))), DEFAULT_SAMPLE_RATE)
+    frame = given.frame or rate * DEFAULT_FRAME_MS // 1000
+    context = given.context if given.context is not None else 0
     state_shape = [d if isinstance(d, int) else 1 for d in state_in.shape]
     threshold = next((float(s.as_dict()["value"]) for s in card.postprocessing if s.as_dict().get("op") == "threshold"), 0.5)
+    neg_threshold = given.neg_threshold if given.neg_threshold is not None else max(0.0, threshold - 0.15)
     return {"input": primary.name, "state_input": state_in.name, "rate_input": rate_in.name, "output": scored.name,
-            "state_output": state_out.name, "sample_rate": rate, "frame": frame, "context": context,
-            "state_shape": state_shape, "threshold": threshold,
-            "neg_threshold": float(override.get("neg_threshold", max(0.0, threshold - 0.15))),
-            "min_speech_ms": int(override.get("min_speech_ms", 250)), "min_silence_ms": int(override.get("min_silence_ms", 100))}
+            "state_output": state_out.name, "sample_rate": int(rate), "frame": int(frame), "context": int(context),
+            "state_shape": state_shape, "threshold": threshold, "neg_threshold": float(neg_threshold),
+            "min_speech_ms": int(given.min_speech_ms if given.min_speech_ms is not None else 250),
+            "min_silence_ms": int(given.min_silence_ms if given.min_silence_ms is not None else 100)}
 
 
 def _model_file(entry: ModelEntry) -> tuple[Artifact | None, float | None, str]:
@@ -254,9 +244,9 @@ def _model_file(entry: ModelEntry) -> tuple[Artifact | None, float | None, str]:
     if small:
         chosen = small[0]
         tolerance = None
-        for variant in card.raw.get("variants") or []:
-            if isinstance(variant, dict) and f".{variant.get('name')}." in chosen.filename and "tolerance" in variant:
-                tolerance = float(variant["tolerance"])
+        for variant in card.variants:
+            if f".{variant.name}." in chosen.filename and variant.tolerance is not None:
+                tolerance = float(variant.tolerance)
         return chosen, tolerance, ""
     return None, None, (f"{entry.onnx.filename} is {human_size(entry.onnx.size)}; the panel runs models of up to "
                         f"{human_size(MAX_TRY_BYTES)} in the browser")
@@ -267,7 +257,7 @@ def _scored_output(card: Card) -> Tensor:
         for t in card.outputs:
             if t.kind == kind:
                 return t
-    return next((t for t in card.outputs if t.dtype.startswith("float")), card.outputs[0])
+    return next((t for t in card.outputs if t.dtype in FLOATS), card.outputs[0])
 
 
 def _target_range(entry: ModelEntry, output: Tensor, evaluation: dict[str, np.ndarray]) -> dict[str, Any] | None:
@@ -297,10 +287,9 @@ def prepare_tryit(entry: ModelEntry) -> TryIt:
     card = entry.card
     primary = card.inputs[0]
     widget = WIDGETS.get(primary.kind or "", "tensor")
-    browser = card.raw.get("browser") if isinstance(card.raw.get("browser"), dict) else {}
     model, tolerance, reason = _model_file(entry)
-    if browser.get("tryable") is False:
-        reason = str(browser.get("reason") or "the card marks this model as not tryable in a browser")
+    if card.browser is not None and card.browser.tryable is False:
+        reason = card.browser.reason or "the card marks this model as not tryable in a browser"
         model = None
     if any(t.dtype == "string" for t in card.inputs):
         reason, model = "the model takes string tensors, which onnxruntime-web cannot feed", None
@@ -331,7 +320,7 @@ def prepare_tryit(entry: ModelEntry) -> TryIt:
         else:
             config["audio"] = audio
     if widget == "bytes":
-        steps = _byte_steps(entry)
+        steps = _byte_steps(card)
         if steps is None:
             widget = config["widget"] = "tensor"
         else:
@@ -356,15 +345,15 @@ def prepare_tryit(entry: ModelEntry) -> TryIt:
     return TryIt(model is not None, widget, reason, config, tuple(files))
 
 
-def add_tryit(entries: Sequence[ModelEntry]) -> None:
-    """Fill entry.extras["tryit"] for every entry and publish the files the panels load (vocabularies)."""
+def add_tryit(entries: Sequence[ModelEntry]) -> list[ModelEntry]:
+    """The entries with their `tryit`, publishing the files the panels load (vocabularies) in `added_files`."""
+    out = []
     for entry in entries:
         tryit = prepare_tryit(entry)
-        entry.extras["tryit"] = tryit
-        if tryit.files:
-            entry.extras["files"] = list(entry.extras.get("files", ())) + list(tryit.files)
+        out.append(replace(entry, tryit=tryit, added_files=entry.added_files + tryit.files))
         if not tryit.tryable:
             log.info("modelshelf: %s is not tryable in the browser: %s", entry.card.id, tryit.reason)
+    return out
 
 
 __all__ = ["MAX_TRY_BYTES", "TryIt", "add_tryit", "prepare_tryit"]

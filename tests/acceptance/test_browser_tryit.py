@@ -1,6 +1,7 @@
 """The "Try it" panel in a real browser, against the site built from models/.
 
-Covers site_theme/assets/javascripts/{tryit,processing,tokenizer}.js, generator/tryit.py and
+Covers site_theme/assets/javascripts/{tryit,processing,tokenizer,dom,load}.js and tryit/ (panel core, one
+module per widget in tryit/widgets/), generator/tryit.py and
 generator/templates/sections/tryit.md.j2:
 - processing.js and tokenizer.js reproduce the shared vectors of tests/fixtures/processing/;
 - the JS tokenizer matches the Python one (and the `tokenizers` library, when installed) on a
@@ -554,7 +555,7 @@ def _python_vad(session: Any, samples: np.ndarray, spec: dict[str, Any]) -> tupl
 
 
 def _python_segments(probs: list[float], spec: dict[str, Any]) -> list[list[float]]:
-    """The panel's segment rule (tryit.js vadSegments), written again in Python."""
+    """The panel's segment rule (tryit/widgets/audio.js vadSegments), written again in Python."""
     frame, rate = spec["frame"], spec["sample_rate"]
     silence = int(np.ceil(spec["min_silence_ms"] * rate / 1000 / frame))
     out, start, temp_end = [], None, None

@@ -205,7 +205,7 @@ def test_parity_within_the_tolerance_is_recorded(tmp_path: Path) -> None:
     from modelshelf.generator.export.stage import export_models
 
     [entry] = export_models(tmp_path / "proj" / "models", cache_dir=tmp_path / "cache")
-    report = entry.extras["export"]
+    report = entry.export
     assert report.main.parity.max_abs_diff == 2e-7 and report.main.parity.tolerance == 1e-4
     assert report.main.operators == {"Relu": 1, "Add": 1} and report.main.parameters == 2
     assert report.cached, "the second run of the same model does no export work"
@@ -336,7 +336,7 @@ def test_made_up_zeros_that_the_model_refuses_are_not_a_failure(make, tmp_path: 
 
     project(tmp_path, PAD_CARD, {"model.onnx": make.reflect_pad_model().SerializeToString()})
     [entry] = export_models(tmp_path / "proj" / "models", cache_dir=tmp_path / "cache")
-    record = entry.extras["export"].main
+    record = entry.export.main
     assert record.smoke_input == ZEROS and record.smoke_note and "Pad reflect requires axis length" in record.smoke_note
     assert "refused the made-up input" in caplog.text and "add an example" in caplog.text
 

@@ -225,21 +225,23 @@ def test_a_model_over_the_limit_is_not_tryable_and_says_why() -> None:
 
 
 def test_a_large_model_is_tried_through_its_smallest_small_variant() -> None:
+    from modelshelf.catalog.model import Variant
     from modelshelf.generator.enrich.stage import Artifact
     from modelshelf.generator.tryit.stage import MAX_TRY_BYTES, prepare_tryit
 
     int8 = Artifact("digits.int8.onnx", 23_000_000, "1" * 64, "files/x/digits.int8.onnx", None, True, "onnx")
     entry = _entry(onnx_size=MAX_TRY_BYTES * 2, files=(int8,),
-                   card_overrides={"raw": {"variants": [{"name": "int8", "tolerance": 0.02}]}})
+                   card_overrides={"variants": (Variant("int8", tolerance=0.02),)})
     tryit = prepare_tryit(entry)
     assert tryit.tryable and tryit.config["model"]["filename"] == "digits.int8.onnx"
     assert tryit.config["model"]["is_variant"] and tryit.config["tolerance"] == 0.02
 
 
 def test_the_card_can_turn_the_panel_off() -> None:
+    from modelshelf.catalog.model import Browser
     from modelshelf.generator.tryit.stage import prepare_tryit
 
-    tryit = prepare_tryit(_entry(card_overrides={"raw": {"browser": {"tryable": False, "reason": "needs 6 GB of memory"}}}))
+    tryit = prepare_tryit(_entry(card_overrides={"browser": Browser(tryable=False, reason="needs 6 GB of memory")}))
     assert not tryit.tryable and tryit.reason == "needs 6 GB of memory"
 
 
@@ -258,7 +260,7 @@ def test_a_model_that_is_not_tryable_gets_a_note_that_points_to_the_download() -
     from modelshelf.generator.tryit.stage import MAX_TRY_BYTES, prepare_tryit
 
     entry = _entry(onnx_size=MAX_TRY_BYTES + 1)
-    entry.extras["tryit"] = prepare_tryit(entry)
+    entry = replace(entry, tryit=prepare_tryit(entry))
     html = _env().get_template("sections/tryit.md.j2").render(entry=entry, card=entry.card, root="../../../")
     assert 'data-tryable="false"' in html and "ms-tryit__open" not in html
     assert "This model cannot be tried in the browser:</strong> digits.onnx is 40.0 MB" in html

@@ -1,0 +1,206 @@
+"""The client's commands: pull, run, serve ORG/NAME, search, list, info.
+
+They import the client, the runtime and click only, so they work with the core install
+(`pip install modelshelf`, no site generator). `modelshelf.generator.cli` adds them to the full
+`modelshelf` command next to the build's commands. Each command parses its options and calls
+one library function; only this module turns exceptions into exit codes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from modelshelf.catalog.client import deploy
+from modelshelf.catalog.client import download as client_lib
+from modelshelf.catalog.client.errors import ModelshelfError
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+
+
+def configure_logging(verbose: bool) -> None:
+    """The CLI's logging: INFO, or DEBUG with -v."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)-7s - %(message)s")
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="modelshelf")
+@click.option("-v", "--verbose", is_flag=True, help="Show debug logging.")
+def cli(verbose: bool) -> None:
+    """Modelshelf client: pull, run and serve the models of a Modelshelf site."""
+    configure_logging(verbose)
+
+
+def client_options(func: F) -> F:
+    """--site, --offline and --cache-dir, shared by the commands that use the download client."""
+    func = click.option("--cache-dir", type=click.Path(path_type=Path), default=None, envvar="MODELSHELF_HOME",
+                        help="Cache folder (default: $MODELSHELF_HOME, else $XDG_CACHE_HOME/modelshelf, "
+                             "else ~/.cache/modelshelf).")(func)
+    func = click.option("--offline", is_flag=True, envvar="MODELSHELF_OFFLINE",
+                        help="Use only the local cache; never touch the network.")(func)
+    func = click.option("--site", "site_url", default=None, envvar="MODELSHELF_SITE_URL", metavar="URL",
+                        help="Site to download from: http(s)://, file:// or a folder "
+                             "(default: $MODELSHELF_SITE_URL, else site_url of mkdocs.yml).")(func)
+    return func
+
+
+def serve_options(prefix: str = "") -> Callable[[F], F]:
+    """The model server's options; `prefix` (e.g. "With a model: ") starts each help text."""
+    def text(help_text: str) -> str:
+        return f"{prefix}{help_text}" if prefix else help_text[0].upper() + help_text[1:]
+
+    def decorate(func: F) -> F:
+        func = click.option("--workers", type=int, default=2, show_default=True, help=text("threads running the model."))(func)
+        func = click.option("--max-in-flight", type=int, default=8, show_default=True,
+                            help=text("requests handled at once (503 past it)."))(func)
+        func = click.option("--max-body", type=int, default=1 << 20, show_default=True,
+                            help=text("largest request body in bytes (413 past it)."))(func)
+        func = click.option("--port", type=int, default=8080, show_default=True, help=text("port to listen on."))(func)
+        func = click.option("--host", default="127.0.0.1", show_default=True, help=text("address to listen on."))(func)
+        return func
+    return decorate
+
+
+def _client(site_url: str | None, offline: bool, cache_dir: Path | None) -> client_lib.Client:
+    return client_lib.client(site_url, offline=offline, cache_dir=cache_dir, progress=client_lib.TerminalProgress(sys.stderr))
+
+
+def _fail(exc: Exception, code: int = 1) -> NoReturn:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(code)
+
+
+@cli.command()
+@click.argument("model_ref", metavar="ORG/NAME[@VERSION]")
+@click.option("--kind", type=click.Choice(["onnx", "bundle", "card"]), default="onnx", show_default=True,
+              help="Which file of the model version.")
+@client_options
+def pull(model_ref: str, kind: str, site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
+    """Download a model, verify its size and SHA-256 against the site's catalog.json, and cache it.
+
+    Prints the path of the verified file. A cached, verified copy is used without downloading again.
+    """
+    try:
+        path = _client(site_url, offline, cache_dir).pull(model_ref, kind=kind)
+    except (ModelshelfError, ValueError) as exc:
+        _fail(exc)
+    click.echo(str(path))
+
+
+@cli.command()
+@click.argument("model_ref", metavar="ORG/NAME[@VERSION]")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True), metavar="INPUT...")
+@click.option("--indent", type=int, default=None, help="Indent the JSON output.")
+@client_options
+def run(model_ref: str, inputs: tuple[Path, ...], indent: int | None, site_url: str | None, offline: bool,
+        cache_dir: Path | None) -> None:
+    """Predict locally: pull the model, read each INPUT, print the outputs as JSON.
+
+    INPUT is a JSON request ({"inputs": {...}} with the model's tensors, as in the card's examples, or
+    {"raw": {...}} for the card's preprocessing), a CSV file of rows, or the input kind's natural file
+    (an image, a WAV file, ...); '-' reads JSON from standard input. Exits 2 if an input does not fit.
+    """
+    try:
+        runner = deploy.load_runner(_client(site_url, offline, cache_dir), model_ref)
+    except (ModelshelfError, ValueError, RuntimeError) as exc:
+        _fail(exc)
+    from modelshelf.catalog.runtime import predictor as runtime
+
+    status = 0
+    for path in inputs:
+        try:
+            click.echo(json.dumps(runner.predict_file(path), indent=indent))
+        except runtime.InputError as exc:
+            click.echo(f"error: {path}: {exc}\nexpected: {json.dumps(exc.expected)}", err=True)
+            status = 2
+        except (OSError, ValueError) as exc:
+            click.echo(f"error: {path}: {exc}", err=True)
+            status = 2
+    sys.exit(status)
+
+
+def serve_model(model_ref: str, *, host: str, port: int, max_body: int, max_in_flight: int, workers: int,
+                site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
+    """`modelshelf serve ORG/NAME`: pull and verify the model, then serve it until Ctrl-C."""
+    # Imported here: starlette and uvicorn are needed by this command only.
+    from modelshelf.catalog.runtime import server as model_server
+
+    try:
+        runner = deploy.load_runner(_client(site_url, offline, cache_dir), model_ref)
+    except (ModelshelfError, ValueError, RuntimeError) as exc:
+        _fail(exc)
+    model_server.serve(runner, host=host, port=port, limits=model_server.Limits(
+        max_body_bytes=max_body, max_in_flight=max_in_flight, workers=workers))
+
+
+@cli.command()
+@click.argument("model_ref", metavar="ORG/NAME[@VERSION]")
+@serve_options()
+@client_options
+def serve(model_ref: str, host: str, port: int, max_body: int, max_in_flight: int, workers: int, site_url: str | None,
+          offline: bool, cache_dir: Path | None) -> None:
+    """Serve one model's predictions over HTTP.
+
+    Pull and verify the model, then answer POST /v1/predict with a JSON API (GET /openapi.json
+    describes it; GET /healthz and /readyz for a load balancer). Bad inputs get 400 with the expected
+    signature, oversized bodies 413, and requests past --max-in-flight 503. Stop with Ctrl-C.
+    """
+    serve_model(model_ref, host=host, port=port, max_body=max_body, max_in_flight=max_in_flight, workers=workers,
+                site_url=site_url, offline=offline, cache_dir=cache_dir)
+
+
+@cli.command()
+@click.argument("query", nargs=-1)
+@click.option("--task", default=None, help="Only models of this task (e.g. tabular-classification).")
+@click.option("--metric", "metrics", multiple=True, metavar="NAME>=VALUE",
+              help="Only models whose card reports this metric in range, e.g. 'accuracy>=0.9'; repeatable.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@client_options
+def search(query: tuple[str, ...], task: str | None, metrics: tuple[str, ...], fmt: str, site_url: str | None, offline: bool,
+           cache_dir: Path | None) -> None:
+    """Search the site's catalog: every word of QUERY must appear in a model's id, name, summary, task or tags."""
+    try:
+        filters = tuple(client_lib.parse_metric_filter(m) for m in metrics)
+        found = client_lib.search(_client(site_url, offline, cache_dir).catalog(), " ".join(query), task=task, metrics=filters)
+    except (ModelshelfError, ValueError) as exc:
+        _fail(exc)
+    click.echo(deploy.format_search(found, fmt))
+
+
+@cli.command(name="list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@client_options
+def list_models(fmt: str, site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
+    """List the site's models and which of them are in the local cache (offline: the cached catalog)."""
+    try:
+        rows = _client(site_url, offline, cache_dir).list()
+    except ModelshelfError as exc:
+        _fail(exc)
+    click.echo(deploy.format_list(rows, fmt))
+
+
+@cli.command()
+@click.argument("model_ref", metavar="ORG/NAME[@VERSION]")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@client_options
+def info(model_ref: str, fmt: str, site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
+    """Show a model version: card summary, signature, files with size and SHA-256, and what is cached."""
+    try:
+        c = _client(site_url, offline, cache_dir)
+        text = deploy.format_info(c, c.entry(model_ref), fmt)
+    except (ModelshelfError, ValueError) as exc:
+        _fail(exc)
+    click.echo(text)
+
+
+if __name__ == "__main__":
+    cli()
