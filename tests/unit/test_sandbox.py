@@ -24,7 +24,8 @@ def test_run_reports_exit_code_output_and_peak_memory(tmp_path: Path) -> None:
 
 
 def test_memory_limit_stops_the_child(tmp_path: Path) -> None:
-    result = sandbox.run(sandbox.python("-c", "x = bytearray(3 << 30)"), cwd=tmp_path, limits=RunLimits(seconds=30, memory_mb=1024))
+    limits = RunLimits(seconds=30, memory_mb=1024)
+    result = sandbox.run(sandbox.python("-c", "x = bytearray(3 << 30)"), cwd=tmp_path, limits=limits)
     assert result.returncode == 1 and result.tail(1) == ["MemoryError"]
 
 
