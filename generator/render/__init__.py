@@ -1,0 +1,1 @@
+"""Stage 6, render: pages, the search index, catalog.json and the ONNX hub manifest."""
