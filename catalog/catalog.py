@@ -51,7 +51,8 @@ def find_cards(paths: Iterable[Path], root: Path | None = None) -> tuple[list[Pa
                 continue
             found.append(card)
         for stray in sorted(path.rglob("card.yml")):
-            problems.append(Problem(_display(stray), 1, 1, "$", "cards are named card.yaml, not card.yml", "rename the file to card.yaml"))
+            problems.append(Problem(_display(stray), 1, 1, "$", "cards are named card.yaml, not card.yml",
+                                    "rename the file to card.yaml"))
     return sorted(set(found)), problems
 
 

@@ -203,8 +203,10 @@ def _evaluation(d: dict[str, Any] | None) -> Evaluation | None:
     if d is None:
         return None
     split = d.get("split")
-    return Evaluation(metrics=tuple(d["metrics"]), dataset=d.get("dataset"), script=d.get("script"),
-                      split=None if split is None else EvaluationSplit(split.get("test_size"), split.get("seed"), split.get("stratify")),
+    evaluation_split: EvaluationSplit | None = None
+    if split is not None:
+        evaluation_split = EvaluationSplit(split.get("test_size"), split.get("seed"), split.get("stratify"))
+    return Evaluation(metrics=tuple(d["metrics"]), dataset=d.get("dataset"), script=d.get("script"), split=evaluation_split,
                       output=d.get("output"), tolerance=d.get("tolerance"))
 
 

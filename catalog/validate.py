@@ -92,10 +92,10 @@ def task_ids() -> list[str]:
 
 # ---------------------------------------------------------------- schema errors
 
-def _schema_problems(rep: CardReporter) -> None:
-    for error in _validator().iter_errors(rep.document.data):
+def _schema_problems(rep: CardReporter, doc: Document) -> None:
+    for error in _validator().iter_errors(doc.data):
         path = tuple(error.absolute_path)
-        if any(path[: len(r)] == r for r in rep.document.refused):
+        if any(path[: len(r)] == r for r in doc.refused):
             continue  # the loader already reported this value
         _report_schema_error(rep, error)
 
@@ -116,7 +116,8 @@ def _report_schema_error(rep: CardReporter, error: ValidationError) -> None:
         return
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "?"
-        rep.add(path + (missing,), f"missing required field {missing!r}", f"add {missing}: to this mapping (see the card reference)")
+        rep.add(path + (missing,), f"missing required field {missing!r}",
+                f"add {missing}: to this mapping (see the card reference)")
         return
     message = _fmt(schema["x-message"], error.instance) if "x-message" in schema else None
     hint = schema.get("x-hint", "")
@@ -179,8 +180,8 @@ def _short(value: Any) -> str:
 
 # ---------------------------------------------------------------- semantic checks
 
-def _semantic_problems(rep: CardReporter, card_path: Path, expected_id: str | None) -> None:
-    data = rep.document.data
+def _semantic_problems(rep: CardReporter, doc: Document, card_path: Path, expected_id: str | None) -> None:
+    data = doc.data
     folder = card_path.parent
     ident = data.get("id")
     if isinstance(ident, str) and expected_id is not None and ident != expected_id:
@@ -196,7 +197,8 @@ def _semantic_problems(rep: CardReporter, card_path: Path, expected_id: str | No
                     rep.add(("license",), f"license: other needs {needed}", f"add {needed}: with {what}")
         elif lic not in spdx_ids():
             guess = closest(lic, spdx_ids())
-            hint = f"did you mean {guess!r}?" if guess else "use an SPDX id such as MIT or Apache-2.0, or license: other with license_name and license_link"
+            hint = (f"did you mean {guess!r}?" if guess else
+                    "use an SPDX id such as MIT or Apache-2.0, or license: other with license_name and license_link")
             rep.add(("license",), f"{lic!r} is not a known SPDX licence id", hint)
 
     task = data.get("task")
@@ -212,7 +214,7 @@ def _semantic_problems(rep: CardReporter, card_path: Path, expected_id: str | No
                 _check_local_file(rep, ("source", kind), source[kind], folder,
                                   max_bytes=MAX_COMMITTED_ONNX_BYTES if kind == "file" else None)
 
-    _check_description(rep, data, folder)
+    _check_description(rep, doc, data, folder)
 
     declared = {d.get("id") for d in data.get("datasets") or [] if isinstance(d, dict)}
     for i, metric in enumerate(data.get("metrics") or []):
@@ -224,7 +226,7 @@ def _semantic_problems(rep: CardReporter, card_path: Path, expected_id: str | No
     names = {kind: [t.get("name") for t in data.get(kind) or [] if isinstance(t, dict)] for kind in ("inputs", "outputs")}
     _check_evaluation(rep, data.get("evaluation"), names["outputs"], folder)
     for kind in ("inputs", "outputs"):
-        seen: set[str] = set()
+        seen: set[Any] = set()  # names as the card gives them, not necessarily strings
         for i, name in enumerate(names[kind]):
             if name in seen:
                 rep.add((kind, i, "name"), f"{kind[:-1]} name {name!r} is used twice", "each tensor name must be unique")
@@ -242,18 +244,20 @@ def _semantic_problems(rep: CardReporter, card_path: Path, expected_id: str | No
         if isinstance(example.get("inputs"), dict):
             for name in names["inputs"]:
                 if name not in example["inputs"]:
-                    rep.add(("examples", i, "inputs"), f"example gives no value for input {name!r}", f"add {name}: to the example's inputs")
+                    rep.add(("examples", i, "inputs"), f"example gives no value for input {name!r}",
+                            f"add {name}: to the example's inputs")
 
     for kind in ("preprocessing", "postprocessing"):
         for i, step in enumerate(data.get(kind) or []):
             if not isinstance(step, dict) or step.get("op") not in STEP_PARAMS:
                 continue
-            needed, optional = STEP_PARAMS[step["op"]]
-            for param in sorted(needed - set(step)):
+            required, optional = STEP_PARAMS[step["op"]]
+            for param in sorted(required - set(step)):
                 rep.add((kind, i), f"step {step['op']!r} needs {param!r}", f"add {param}: to this step")
-            for param in sorted(set(step) - needed - optional - {"op"}):
+            for param in sorted(set(step) - required - optional - {"op"}):
+                takes = ", ".join(sorted(required | optional)) or "no parameters"
                 rep.add((kind, i, param), f"step {step['op']!r} takes no {param!r}",
-                        f"remove it; {step['op']} takes {', '.join(sorted(needed | optional)) or 'no parameters'}", key=True)
+                        f"remove it; {step['op']} takes {takes}", key=True)
 
 
 def _check_evaluation(rep: CardReporter, evaluation: Any, outputs: list[Any], folder: Path) -> None:
@@ -288,7 +292,8 @@ def _check_local_file(rep: CardReporter, path: tuple[PathPart, ...], rel: str, f
     except OSError:
         inside = False
     if not inside:
-        rep.add(path, f"{rel!r} resolves outside the model folder (through a symbolic link)", "replace the link with the file itself")
+        rep.add(path, f"{rel!r} resolves outside the model folder (through a symbolic link)",
+                "replace the link with the file itself")
         return
     if not target.is_file():
         rep.add(path, f"file {rel!r} does not exist beside the card", f"add {rel} to {folder.as_posix()}/ or fix the path")
@@ -339,14 +344,14 @@ def _locate(lines: list[str], needle: str, first_line: int = 1) -> Position:
     return Position(first_line, 1)
 
 
-def _check_description(rep: CardReporter, data: dict[str, Any], folder: Path) -> None:
+def _check_description(rep: CardReporter, doc: Document, data: dict[str, Any], folder: Path) -> None:
     text = data.get("description")
     hint = "contributor HTML is sanitised; remove it and use Markdown for formatting"
     if isinstance(text, str):
-        start = rep.document.position(("description",))
+        start = doc.position(("description",))
         for what, needle in unsafe_html(text):
             rep.add(("description",), f"{what} is not allowed in the description", hint,
-                    where=_locate(rep.document.lines, needle, start.line))
+                    where=_locate(doc.lines, needle, start.line))
         return
     readme = folder / "README.md"
     if "description" in data:
@@ -389,15 +394,16 @@ def validate_document(doc: Document, card_path: Path) -> list[Problem]:
     if not isinstance(doc.data, dict):
         rep.add((), "a card must be a YAML mapping of fields", "start from `modelshelf new ORG/NAME`")
         return rep.items
-    _schema_problems(rep)
-    _semantic_problems(rep, card_path, expected_id_for(card_path))
+    _schema_problems(rep, doc)
+    _semantic_problems(rep, doc, card_path, expected_id_for(card_path))
     return rep.items
 
 
 def check_card(card_path: Path) -> tuple[Document | None, list[Problem]]:
     """Load and validate one card file; the document is None only when the YAML itself could not be loaded."""
     if card_path.is_symlink():
-        return None, [Problem(_display(card_path), 1, 1, "$", "card.yaml is a symbolic link", "commit the card itself, not a link")]
+        return None, [Problem(_display(card_path), 1, 1, "$", "card.yaml is a symbolic link",
+                              "commit the card itself, not a link")]
     doc, problems = load_yaml_file(card_path, _display(card_path))
     if doc is None:
         return None, problems

@@ -74,7 +74,8 @@ onx = to_onnx(clf, initial_types=[("float_input", FloatTensorType([None, 4]))],
 
 def new_model(model_id: str, models_dir: Path, *, task: str = "tabular-classification") -> Path:
     if not _ID.match(model_id):
-        raise ScaffoldError(f"{model_id!r} is not a model id: use ORG/NAME in lower case letters, digits, '-', '_' and '.', e.g. acme/iris-tree")
+        raise ScaffoldError(f"{model_id!r} is not a model id: "
+                            "use ORG/NAME in lower case letters, digits, '-', '_' and '.', e.g. acme/iris-tree")
     if task not in task_ids():
         raise ScaffoldError(f"{task!r} is not a known task; use one of: {', '.join(task_ids())}")
     folder = models_dir / model_id
@@ -82,6 +83,7 @@ def new_model(model_id: str, models_dir: Path, *, task: str = "tabular-classific
         raise ScaffoldError(f"{folder} already exists; pick another name or edit its card")
     org, name = model_id.split("/")
     folder.mkdir(parents=True)
-    (folder / "card.yaml").write_text(CARD.format(id=model_id, title=name.replace("-", " ").capitalize(), task=task, tag=org), encoding="utf-8")
+    (folder / "card.yaml").write_text(CARD.format(id=model_id, title=name.replace("-", " ").capitalize(), task=task, tag=org),
+                                      encoding="utf-8")
     (folder / "recipe.py").write_text(RECIPE, encoding="utf-8")
     return folder

@@ -187,7 +187,8 @@ class Runner:
         if dtype in FLOATS:
             ok = kind in "iuf"
         elif dtype in INTS:
-            ok = kind in "iu" or (kind == "f" and arr.size > 0 and bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))))
+            whole = kind == "f" and arr.size > 0 and bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+            ok = kind in "iu" or whole
         elif dtype == "bool":
             ok = kind == "b"
         else:
@@ -327,7 +328,8 @@ def compare(outputs: Mapping[str, Any], expected: Mapping[str, Any], tolerance: 
 # -- natural files ---------------------------------------------------------------------------------
 
 def _read_csv(path: Path, features: Sequence[str], delimiter: str) -> list[list[float]]:
-    rows = [r for r in csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig")), delimiter=delimiter) if any(c.strip() for c in r)]
+    reader = csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig")), delimiter=delimiter)
+    rows = [r for r in reader if any(c.strip() for c in r)]
     if not rows:
         raise ValueError(f"{path} has no rows")
 
@@ -353,7 +355,8 @@ def _read_wav(path: Path) -> np.ndarray:
     """A PCM WAV file as float samples in [-1, 1], channels averaged to mono."""
     with wave.open(str(path), "rb") as w:
         width, channels, frames = w.getsampwidth(), w.getnchannels(), w.readframes(w.getnframes())
-    dtype = {1: np.uint8, 2: np.int16, 4: np.int32}.get(width)
+    by_width: dict[int, type[np.integer[Any]]] = {1: np.uint8, 2: np.int16, 4: np.int32}
+    dtype = by_width.get(width)
     if dtype is None:
         raise ValueError(f"{path}: {8 * width}-bit WAV is not supported (8, 16 or 32-bit PCM)")
     samples = np.frombuffer(frames, dtype=dtype).astype(np.float64)
@@ -395,7 +398,8 @@ def _decode_pnm(data: bytes) -> np.ndarray:
     if data[:2] in (b"P2", b"P3"):
         values = np.array([int(v) for v in data[pos:].split()][: width * height * channels], dtype=np.float64)
     else:
-        values = np.frombuffer(data[pos + 1:], dtype=np.uint8 if maxval < 256 else ">u2")[: width * height * channels].astype(np.float64)
+        raw = np.frombuffer(data[pos + 1:], dtype=np.uint8 if maxval < 256 else ">u2")
+        values = raw[: width * height * channels].astype(np.float64)
     return values.reshape(height, width, channels) * (255.0 / maxval)
 
 
@@ -505,7 +509,8 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
         return 0
     if args.self_test:
         ok, reports = self_test(runner)
-        print(json.dumps({"model": runner.model_id, "version": runner.version, "ok": ok, "examples": reports}, indent=args.indent))
+        summary = {"model": runner.model_id, "version": runner.version, "ok": ok, "examples": reports}
+        print(json.dumps(summary, indent=args.indent))
         return 0 if ok else 1
     if not args.inputs:
         parser.error("give an input file, --self-test or --serve")

@@ -253,7 +253,8 @@ def arrange_input(x: np.ndarray, layout: str | None, shape: Sequence[int | str |
         x = x[None, ...]
     for axis, (have, want) in enumerate(zip(x.shape, shape)):
         if isinstance(want, int) and want != have:
-            raise ProcessingError(f"the input needs shape {list(shape)}, the preprocessed tensor has {list(x.shape)} (axis {axis})")
+            raise ProcessingError(f"the input needs shape {list(shape)}, "
+                                  f"the preprocessed tensor has {list(x.shape)} (axis {axis})")
     return cast(x, dtype)
 
 
@@ -276,7 +277,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def topk(x: np.ndarray, k: int) -> list[list[int]]:
     """Indices of the k largest entries of each row (last axis), largest first; ties: lower index first."""
     rows = np.asarray(x, dtype=np.float64).reshape(-1, np.shape(x)[-1])
-    return [sorted(range(row.size), key=lambda i, row=row: (-row[i], i))[: min(k, row.size)] for row in rows]
+    return [_row_topk(row, k) for row in rows]
+
+
+def _row_topk(row: np.ndarray, k: int) -> list[int]:
+    """topk of one row: a function of its own, so the sort key sees this row (not the loop's last)."""
+    return sorted(range(row.size), key=lambda i: (-row[i], i))[: min(k, row.size)]
 
 
 def mean_pool(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -561,5 +567,6 @@ class WordPieceTokenizer:
     def encode(self, text: str) -> dict[str, list[int]]:
         """input_ids, attention_mask and token_type_ids of one text ([CLS] text [SEP], truncated)."""
         tokens = self.tokenize(text)[: max(self.max_length - 2, 0)]
-        ids = [self.vocab[self.cls_token]] + [self.vocab.get(t, self.vocab[self.unk_token]) for t in tokens] + [self.vocab[self.sep_token]]
+        ids = ([self.vocab[self.cls_token]] + [self.vocab.get(t, self.vocab[self.unk_token]) for t in tokens]
+               + [self.vocab[self.sep_token]])
         return {"input_ids": ids, "attention_mask": [1] * len(ids), "token_type_ids": [0] * len(ids)}

@@ -99,7 +99,8 @@ def openapi_document(runner: Any) -> dict[str, Any]:
     error = {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string"}, "expected": {"type": "object", "description": "the model's input signature"}}}
     request = {"type": "object", "additionalProperties": True, "properties": {
-        "inputs": {"type": "object", "additionalProperties": False, "properties": {t["name"]: _tensor_schema(t) for t in sig["inputs"]},
+        "inputs": {"type": "object", "additionalProperties": False,
+                   "properties": {t["name"]: _tensor_schema(t) for t in sig["inputs"]},
                    "description": "model tensors by input name, as the card's examples give them"},
         "raw": {"type": "object", "description": "raw values by input name; the card's preprocessing is applied first"}}}
     response = {"type": "object", "properties": {
@@ -113,7 +114,8 @@ def openapi_document(runner: Any) -> dict[str, Any]:
     def ok(schema: dict[str, Any], description: str) -> dict[str, Any]:
         return {"description": description, "content": {"application/json": {"schema": schema}}}
 
-    predict_request: dict[str, Any] = {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}}}
+    predict_request: dict[str, Any] = {
+        "required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}}}
     if examples:
         predict_request["content"]["application/json"]["example"] = {"inputs": examples[0]["inputs"]}
     status = {"type": "object", "properties": {"status": {"type": "string"}}}
@@ -130,10 +132,13 @@ def openapi_document(runner: Any) -> dict[str, Any]:
                                                    "503": err("too many requests in flight; retry after Retry-After seconds")}}},
             "/v1/signature": {"get": {"summary": "The model's inputs and outputs", "operationId": "signature",
                                       "responses": {"200": ok({"type": "object"}, "names, dtypes and shapes")}}},
-            "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz", "responses": {"200": ok(status, "the process answers")}}},
+            "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz",
+                                 "responses": {"200": ok(status, "the process answers")}}},
             "/readyz": {"get": {"summary": "Readiness", "operationId": "readyz",
-                                "responses": {"200": ok(status, "the model is loaded and warm"), "503": ok(status, "not ready")}}},
-            "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi", "responses": {"200": ok({"type": "object"}, "OpenAPI 3.1")}}},
+                                "responses": {"200": ok(status, "the model is loaded and warm"),
+                                              "503": ok(status, "not ready")}}},
+            "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
+                                      "responses": {"200": ok({"type": "object"}, "OpenAPI 3.1")}}},
         },
         "components": {"schemas": {"PredictRequest": request, "PredictResponse": response, "Error": error}},
     }
@@ -168,16 +173,18 @@ def create_app(runner: Any, limits: Limits = Limits()) -> ASGIApp:
 
     async def predict(request: Request) -> Response:
         if state.in_flight >= limits.max_in_flight:
-            return _json({"error": f"busy: {state.in_flight} requests in flight (the cap is {limits.max_in_flight}); retry shortly"},
-                         503, {"Retry-After": "1"})
+            busy = f"busy: {state.in_flight} requests in flight (the cap is {limits.max_in_flight}); retry shortly"
+            return _json({"error": busy}, 503, {"Retry-After": "1"})
         state.in_flight += 1
         try:
             try:
                 body = await _read_body(request, limits)
             except _TooLarge:
-                return _json({"error": f"the request body is larger than {limits.max_body_bytes} bytes"}, 413, {"Connection": "close"})
+                return _json({"error": f"the request body is larger than {limits.max_body_bytes} bytes"},
+                             413, {"Connection": "close"})
             except TimeoutError:
-                return _json({"error": f"the request body was not received within {limits.body_timeout:g} s"}, 408, {"Connection": "close"})
+                return _json({"error": f"the request body was not received within {limits.body_timeout:g} s"},
+                             408, {"Connection": "close"})
             status, answer = await anyio.to_thread.run_sync(_predict, body, limiter=workers)
             return _json(answer, status)
         finally:

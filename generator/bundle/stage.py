@@ -24,14 +24,13 @@ import re
 import sys
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
-from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
 from modelshelf.catalog import runtime
@@ -67,9 +66,10 @@ class Member:
 BUNDLE_EMBED_MAX_BYTES = 16 * 1024 * 1024
 
 
-def _pinned(roots: tuple[str, ...], exclude: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def _pinned(roots: tuple[str, ...], exclude: Collection[str] = frozenset()) -> list[str]:
     """`name==version` for the packages and everything they require (markers evaluated here), sorted."""
-    env = {**default_environment(), "extra": ""}
+    # Marker.evaluate starts from default_environment() (this interpreter) and applies these on top.
+    env = {"extra": ""}
     seen: dict[str, str] = {}
     todo = list(roots)
     while todo:
@@ -139,7 +139,8 @@ def bundle_members(entry: ModelEntry, catalog_entry: dict[str, Any], site_url: s
     context = {"card": card, "config": config, "folder": folder, "bundle_name": f"{folder}-bundle.zip",
                "examples": [(name, req["name"]) for name, req in examples], "model_local": embed,
                "model_url": model_url, "python": "{}.{}".format(*sys.version_info[:2]),
-               "feature_list": ", ".join(config["inputs"][0]["features"]) if config["inputs"] and config["inputs"][0]["features"] else ""}
+               "feature_list": (", ".join(config["inputs"][0]["features"])
+                                if config["inputs"] and config["inputs"][0]["features"] else "")}
     env = _env()
 
     def text(name: str, content: str, executable: bool = False) -> Member:
@@ -181,7 +182,8 @@ def write_zip(path: Path, folder: str, members: list[Member]) -> None:
 def build_bundle(entry: ModelEntry, catalog_entry: dict[str, Any], *, cache_dir: Path, site_url: str) -> Artifact:
     """The bundle of one model version as a published Artifact (kind "bundle"), zipped once per content."""
     folder, members = bundle_members(entry, catalog_entry, site_url)
-    key = hashlib.sha256(json.dumps([BUNDLE_FORMAT, folder, [(m.name, m.sha256, m.executable) for m in members]]).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([BUNDLE_FORMAT, folder,
+                                     [(m.name, m.sha256, m.executable) for m in members]]).encode()).hexdigest()
     filename = f"{folder}-bundle.zip"
     out_dir = cache_dir / "bundles" / key
     path = out_dir / filename

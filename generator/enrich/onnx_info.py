@@ -101,10 +101,12 @@ def signature_mismatches(card: Card, sig: Signature) -> list[tuple[tuple[str | i
             continue
         for i, (d, a) in enumerate(zip(declared, actual)):
             if d.dtype != a.dtype:
-                out.append(((kind, i, "dtype"), f"{d.name} is {a.dtype} in the ONNX graph, not {d.dtype}", f"set dtype: {a.dtype}"))
+                out.append(((kind, i, "dtype"), f"{d.name} is {a.dtype} in the ONNX graph, not {d.dtype}",
+                            f"set dtype: {a.dtype}"))
             if a.shape and not _dims_compatible(d.shape, a.shape):
                 shape = "[" + ", ".join("null" if x is None else str(x) for x in a.shape) + "]"
-                out.append(((kind, i, "shape"), f"{d.name} has shape {shape} in the ONNX graph, not {list(d.shape)}", f"set shape: {shape}"))
+                out.append(((kind, i, "shape"), f"{d.name} has shape {shape} in the ONNX graph, not {list(d.shape)}",
+                            f"set shape: {shape}"))
     return out
 
 

@@ -2,8 +2,9 @@
 
 The key covers the recipe and every other file of the model folder except the card and README
 (which do not change the model), the Python version, the versions of the generic tools a recipe may
-import (TOOLS) and those of the model-specific packages its card lists under `source.requires`. A hit costs one stat; a miss runs `python recipe.py OUTDIR` in a fresh folder, checks it
-wrote model.onnx, and moves the result into the cache with one atomic rename.
+import (TOOLS) and those of the model-specific packages its card lists under `source.requires`. A hit
+costs one stat; a miss runs `python recipe.py OUTDIR` in a fresh folder, checks it wrote model.onnx,
+and moves the result into the cache with one atomic rename.
 """
 from __future__ import annotations
 
@@ -142,7 +143,8 @@ def default_cache_dir(project_dir: Path) -> Path:
     return Path(env) if env else project_dir / ".modelshelf" / "cache"
 
 
-def run_recipe(card: Card, cache_dir: Path, *, timeout: float = 900, versions: dict[str, str | None] | None = None) -> RecipeOutput:
+def run_recipe(card: Card, cache_dir: Path, *, timeout: float = 900,
+               versions: dict[str, str | None] | None = None) -> RecipeOutput:
     """The model.onnx the card's recipe writes, from the cache when its inputs have not changed."""
     recipe = card.source.recipe
     if recipe is None:
@@ -156,9 +158,11 @@ def run_recipe(card: Card, cache_dir: Path, *, timeout: float = 900, versions: d
     except ScriptTimedOut:
         raise RecipeError(f"{card.card_path}: recipe {recipe} did not finish within {timeout:.0f} s") from None
     except ScriptFailed as exc:
-        raise RecipeError(f"{card.card_path}: recipe {recipe} failed with exit code {exc.returncode}:\n" + "\n".join(exc.tail)) from None
+        raise RecipeError(f"{card.card_path}: recipe {recipe} failed with exit code {exc.returncode}:\n"
+                          + "\n".join(exc.tail)) from None
     except ScriptWroteNothing:
-        raise RecipeError(f"{card.card_path}: recipe {recipe} finished but wrote no model.onnx into the folder it was given") from None
+        raise RecipeError(f"{card.card_path}: recipe {recipe} finished but wrote no model.onnx "
+                          "into the folder it was given") from None
     if cached:
         log.info("recipe cache hit: %s (%s)", card.id, key[:12])
     else:

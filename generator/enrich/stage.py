@@ -22,7 +22,8 @@ from modelshelf.catalog.problems import CardReporter
 from modelshelf.catalog.validate import tasks
 
 from modelshelf.generator.errors import BuildError, CatalogInvalid
-from modelshelf.generator.enrich.onnx_info import Signature, TensorInfo, check_model, declared_tensor, read_signature, signature_mismatches
+from modelshelf.generator.enrich.onnx_info import (Signature, TensorInfo, check_model, declared_tensor, read_signature,
+                                                   signature_mismatches)
 from modelshelf.generator.enrich.recipes import run_recipe, tool_versions
 from modelshelf.generator.export.safety import Limits, check_file
 from modelshelf.generator.enrich.sanitize import render_markdown
@@ -177,7 +178,8 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
             except (onnx.checker.ValidationError, DecodeError, ValueError, OSError) as exc:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 problems.add(("source",), f"the ONNX file is not a valid model: {first}",
-                             "re-export the model; `python -c \"import onnx; onnx.checker.check_model('model.onnx')\"` shows the details")
+                             "re-export the model; "
+                             "`python -c \"import onnx; onnx.checker.check_model('model.onnx')\"` shows the details")
                 continue
             for where, message, hint in signature_mismatches(card, signature):
                 problems.add(where, message, hint)

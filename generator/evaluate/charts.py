@@ -38,7 +38,8 @@ def _num(x: float) -> str:
 
 def _open(kind: str, width: float, height: float, title: str, summary: str) -> list[str]:
     return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="ms-chart ms-chart--{esc(kind)}" viewBox="0 0 {_num(width)} {_num(height)}"'
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="ms-chart ms-chart--{esc(kind)}"'
+        f' viewBox="0 0 {_num(width)} {_num(height)}"'
         f' width="{_num(width)}" height="{_num(height)}" role="img" aria-label="{esc(summary)}"'
         f' font-size="{_FONT}" fill="currentColor">',
         f"<title>{esc(title)}</title>",
@@ -70,11 +71,14 @@ def bar_chart(items: Sequence[tuple[str, float]], *, title: str, value_text: Cal
         w = abs(value) / span * bar_width
         neg = " ms-chart__bar--neg" if value < 0 else ""
         out.append(f'<g class="ms-chart__row"><title>{esc(label)}: {esc(text)}</title>'
-                   f'<text class="ms-chart__label" x="{_num(label_w - pad)}" y="{_num(y + row * 0.68)}" text-anchor="end">{esc(short)}</text>'
-                   f'<rect class="ms-chart__bar{neg}" x="{x0:.1f}" y="{y + 3}" width="{max(w, 0.5):.1f}" height="{row - 6}" rx="2"'
-                   f' fill-opacity="0.75"/>'
-                   f'<text class="ms-chart__value" x="{label_w + bar_width + 4:.1f}" y="{_num(y + row * 0.68)}">{esc(text)}</text></g>')
-    out.append(f'<line class="ms-chart__axis" x1="{zero:.1f}" x2="{zero:.1f}" y1="{top}" y2="{height - top}" stroke="currentColor" stroke-opacity="0.4"/>')
+                   f'<text class="ms-chart__label" x="{_num(label_w - pad)}" y="{_num(y + row * 0.68)}" text-anchor="end">'
+                   f'{esc(short)}</text>'
+                   f'<rect class="ms-chart__bar{neg}" x="{x0:.1f}" y="{y + 3}" width="{max(w, 0.5):.1f}" height="{row - 6}"'
+                   f' rx="2" fill-opacity="0.75"/>'
+                   f'<text class="ms-chart__value" x="{label_w + bar_width + 4:.1f}" y="{_num(y + row * 0.68)}">'
+                   f'{esc(text)}</text></g>')
+    out.append(f'<line class="ms-chart__axis" x1="{zero:.1f}" x2="{zero:.1f}" y1="{top}" y2="{height - top}"'
+               f' stroke="currentColor" stroke-opacity="0.4"/>')
     out.append("</svg>")
     return "".join(out)
 
@@ -97,14 +101,16 @@ def confusion_chart(matrix: Sequence[Sequence[int]], labels: Sequence[str], *, t
         summary = f"{title}: {correct} of {total} cases on the diagonal (predicted class = true class), {n} classes."
     out = _open("confusion", width, height, title, summary)
     out.append(f'<text class="ms-chart__axis-title" x="{left + n * cell / 2:.1f}" y="11" text-anchor="middle">predicted</text>')
-    out.append(f'<text class="ms-chart__axis-title" transform="translate(11 {top + n * cell / 2:.1f}) rotate(-90)" text-anchor="middle">true</text>')
+    out.append(f'<text class="ms-chart__axis-title" transform="translate(11 {top + n * cell / 2:.1f}) rotate(-90)"'
+               ' text-anchor="middle">true</text>')
     for j, lbl in enumerate(short):
         x = left + j * cell + cell / 2 + 4
         out.append(f'<text class="ms-chart__label" transform="translate({x:.1f} {top - 4}) rotate(-60)">{esc(lbl)}</text>')
     for i, row in enumerate(matrix):
         row_total = sum(int(v) for v in row) or 1
         y = top + i * cell
-        out.append(f'<text class="ms-chart__label" x="{left - 4}" y="{y + cell * 0.62:.1f}" text-anchor="end">{esc(short[i])}</text>')
+        out.append(f'<text class="ms-chart__label" x="{left - 4}" y="{y + cell * 0.62:.1f}" text-anchor="end">'
+                   f'{esc(short[i])}</text>')
         for j, value in enumerate(row):
             share = int(value) / row_total
             x = left + j * cell

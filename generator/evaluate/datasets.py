@@ -152,8 +152,10 @@ def _numeric_preprocessing(card: Card, x: np.ndarray) -> np.ndarray:
         elif step.op == "cast" and params.get("dtype") in NUMERIC:
             continue  # the final cast to the input's dtype happens below
         else:
-            raise SpecProblem(("preprocessing", i), f"the build cannot apply the preprocessing step {step.op!r} to a built-in dataset",
-                              "describe the evaluation data with evaluation.script instead (it writes the input tensors themselves)")
+            raise SpecProblem(("preprocessing", i),
+                              f"the build cannot apply the preprocessing step {step.op!r} to a built-in dataset",
+                              "describe the evaluation data with evaluation.script instead "
+                              "(it writes the input tensors themselves)")
     return x
 
 
@@ -163,17 +165,20 @@ def _fit_shape(x: np.ndarray, tensor: Tensor, name: str) -> np.ndarray:
         raise SpecProblem(("evaluation", "dataset"), f"input {tensor.name} takes a scalar, not rows of {name}",
                           "use evaluation.script to write the input tensor")
     rest = dims[1:]
-    if not all(isinstance(d, int) for d in rest):
+    fixed = [d for d in rest if isinstance(d, int)]
+    if len(fixed) != len(rest):
         if len(rest) == 1:  # [batch, features?]: a dynamic feature count takes the rows as they are
             return x
         raise SpecProblem(("evaluation", "dataset"), f"input {tensor.name} has dynamic dims {list(tensor.shape)}; "
-                          f"the build cannot tell how to shape rows of {name} for it", "use evaluation.script to write the input tensor")
-    size = int(np.prod(rest)) if rest else 1
+                          f"the build cannot tell how to shape rows of {name} for it",
+                          "use evaluation.script to write the input tensor")
+    size = int(np.prod(fixed)) if fixed else 1
     if size != x.shape[1]:
         shape = "[" + ", ".join("null" if d is None else str(d) for d in tensor.shape) + "]"
-        raise SpecProblem(("evaluation", "dataset"), f"{name} has {x.shape[1]} values per row but input {tensor.name} takes {shape}",
+        raise SpecProblem(("evaluation", "dataset"),
+                          f"{name} has {x.shape[1]} values per row but input {tensor.name} takes {shape}",
                           "evaluate on the dataset the model was trained on, or use evaluation.script")
-    return x.reshape([len(x), *rest]) if rest else x.reshape(len(x))
+    return x.reshape([len(x), *fixed]) if fixed else x.reshape(len(x))
 
 
 def load_builtin(card: Card, name: str, split: Split) -> EvalData:
@@ -253,5 +258,6 @@ def load_script_data(card: Card, script: str, npz: Path) -> EvalData:
         inputs[t.name] = arr.astype(t.dtype) if t.dtype in NUMERIC else arr
     reference = arrays.get("reference")
     if reference is not None and len(reference) != len(target):
-        raise SpecProblem(where, f"reference has {len(reference)} rows but target has {len(target)}", "give one reference row per input row")
+        raise SpecProblem(where, f"reference has {len(reference)} rows but target has {len(target)}",
+                          "give one reference row per input row")
     return EvalData(inputs, target, f"the data of {script}", "", reference=reference)

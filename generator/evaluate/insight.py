@@ -152,7 +152,8 @@ def insight_view(card: Card, *, size_text: str, io_text: str, graph: dict[str, A
         view["importance_note"] = (f"How much {metric} drops when one feature's column is shuffled, averaged over "
                                    f"{importance['repeats']} seeded shuffles (seed {importance['seed']}) on {data_label}; "
                                    f"{metric} without shuffling: {importance['base']:.4f}."
-                                   + (f" The {SHOWN_FEATURES} most important of {len(ranked)} features are shown." if len(ranked) > SHOWN_FEATURES else ""))
+                                   + (f" The {SHOWN_FEATURES} most important of {len(ranked)} features are shown."
+                                      if len(ranked) > SHOWN_FEATURES else ""))
     if confusion:
         matrix = confusion["matrix"]
         labels = _label_names(card, len(matrix))

@@ -36,8 +36,8 @@ from modelshelf.catalog.model import Card, Evaluation, Metric
 from modelshelf.catalog.problems import CardReporter, Problem, closest
 from modelshelf.catalog.runtime.dtypes import feed_dtype
 
-from modelshelf.generator.evaluate.datasets import (ALIASES, BUILTINS, EvalData, SpecProblem, Split, batch_axis, builtin_name, load_builtin, load_script_data,
-                       run_script, script_key)
+from modelshelf.generator.evaluate.datasets import (ALIASES, BUILTINS, EvalData, SpecProblem, Split, batch_axis, builtin_name,
+                                                    load_builtin, load_script_data, run_script, script_key)
 from modelshelf.generator import sandbox
 from modelshelf.generator.errors import CatalogInvalid
 from modelshelf.generator.evaluate.metrics import CLASSIFICATION_NEEDS, METRICS, MetricError, looks_like_probabilities, softmax
@@ -261,7 +261,8 @@ def _score(view: _Outputs, plan: dict[str, Any], names: list[str]) -> dict[str, 
             else:
                 out[name] = info.fn(view.class_target(), getattr(view, info.needs)())
         except MetricError as exc:
-            problems.append(SpecProblem(tuple(where), str(exc) if str(exc).startswith(name) else f"{name} {exc}", _metric_hint(name)))
+            problems.append(SpecProblem(tuple(where), str(exc) if str(exc).startswith(name) else f"{name} {exc}",
+                                        _metric_hint(name)))
             continue
         if not math.isfinite(out[name]):
             problems.append(SpecProblem(tuple(where), f"{name} is not a finite number on this model's outputs ({out[name]})",
@@ -295,8 +296,9 @@ def _run(sess: Any, feeds: dict[str, np.ndarray], axes: dict[str, int | None], r
         n = min(step, rows - start)
         chunk = {k: _take(v, axes[k], start, start + step) for k, v in feeds.items()}
         if batch and n < batch:
-            chunk = {k: v if axes[k] is None else np.concatenate([v, np.repeat(_take(v, axes[k], n - 1, n), batch - n, axis=axes[k])],
-                                                                 axis=axes[k]) for k, v in chunk.items()}
+            chunk = {k: v if axes[k] is None
+                     else np.concatenate([v, np.repeat(_take(v, axes[k], n - 1, n), batch - n, axis=axes[k])], axis=axes[k])
+                     for k, v in chunk.items()}
         for name, value in zip(names, sess.run(None, chunk)):
             if not isinstance(value, np.ndarray):
                 raise SpecProblem(("outputs",), f"output {name} is not a tensor (a ZipMap or a sequence?)",
@@ -313,7 +315,8 @@ def _run(sess: Any, feeds: dict[str, np.ndarray], axes: dict[str, int | None], r
         elif out_axes.get(name) is not None:
             joined[name] = np.concatenate(p, axis=out_axes[name])
         elif name == main:
-            raise SpecProblem(("evaluation", "output"), f"output {name} does not have one entry per input row, so batches cannot be joined",
+            raise SpecProblem(("evaluation", "output"),
+                              f"output {name} does not have one entry per input row, so batches cannot be joined",
                               f"score an output with a batch axis, or evaluate at most {step} rows")
     return joined
 
@@ -354,11 +357,12 @@ def _evaluate_loaded(sess: Any, plan: dict[str, Any], data: dict[str, np.ndarray
             try:
                 truth, pred = view.class_target(), view.labels()
             except MetricError:
-                truth = pred = None
-            if truth is not None and len(truth) and min(truth.min(), pred.min()) >= 0:
-                classes = max(plan["classes"] or 0, int(truth.max()) + 1, int(pred.max()) + 1)
-                if classes <= plan["max_classes"]:
-                    result["confusion"] = {"matrix": confusion_counts(truth, pred, classes)}
+                pass  # no class labels: no confusion matrix
+            else:
+                if len(truth) and min(truth.min(), pred.min()) >= 0:
+                    classes = max(plan["classes"] or 0, int(truth.max()) + 1, int(pred.max()) + 1)
+                    if classes <= plan["max_classes"]:
+                        result["confusion"] = {"matrix": confusion_counts(truth, pred, classes)}
     if plan["latency"]:
         feeds = {name: data[f"latency.{i}"] for i, name in enumerate(inputs)}
         feeds = {k: v.astype(object) if v.dtype.kind == "U" else v for k, v in feeds.items()}
@@ -386,12 +390,15 @@ def _child(work: Path) -> int:
     except ManyProblems as exc:
         result = {"problems": [_problem_dict(p) for p in exc.problems]}
     except MemoryError:
-        result = {"problems": [{"where": ["evaluation"], "message": f"the model needs more than {plan['memory_mb']} MB while it is evaluated",
+        result = {"problems": [{"where": ["evaluation"],
+                                "message": f"the model needs more than {plan['memory_mb']} MB while it is evaluated",
                                 "hint": "evaluate on fewer rows (an evaluation script), or make the model smaller"}]}
     except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent as a problem
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        result = {"problems": [{"where": ["evaluation"], "message": f"onnxruntime failed to run the model on {plan['data_label']}: {first[:300]}",
-                                "hint": "check that the evaluation data has the inputs' shapes and dtypes, then run the model by hand"}]}
+        result = {"problems": [{"where": ["evaluation"],
+                                "message": f"onnxruntime failed to run the model on {plan['data_label']}: {first[:300]}",
+                                "hint": "check that the evaluation data has the inputs' shapes and dtypes, "
+                                        "then run the model by hand"}]}
     result["seconds"] = round(time.perf_counter() - start, 3)
     (work / "result.json").write_text(json.dumps(result), encoding="utf-8")
     return 0
@@ -464,11 +471,13 @@ def _plan(card: Card, spec: Spec | None, data: EvalData | None, model: Path, sig
 
 def _run_child(plan: dict[str, Any], arrays: dict[str, np.ndarray], limits: EvalLimits) -> dict[str, Any]:
     with sandbox.clean_folder("modelshelf-eval-run-") as work:
-        np.savez(work / "data.npz", **arrays)
+        # allow_pickle is the default, named so that mypy knows no array is taken for it
+        np.savez(work / "data.npz", allow_pickle=True, **arrays)
         (work / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
         # onnxruntime runs on one thread: CPU time beyond twice the wall-clock limit means the build lost track of it.
         proc = sandbox.run(sandbox.python("-m", "modelshelf.generator.evaluate.stage", str(work)), cwd=work,
-                           limits=sandbox.RunLimits(seconds=limits.seconds, memory_mb=limits.memory_mb, cpu_seconds=2 * limits.seconds + 1))
+                           limits=sandbox.RunLimits(seconds=limits.seconds, memory_mb=limits.memory_mb,
+                                                    cpu_seconds=2 * limits.seconds + 1))
         if proc.timed_out:
             raise SpecProblem(("evaluation",), f"evaluating the model took longer than {limits.seconds:g} s",
                               "evaluate on fewer rows (an evaluation script), or make the model faster")
@@ -603,7 +612,8 @@ def _claims(card: Card, spec: Spec | None, measured: dict[str, float], data_labe
             gap = abs(m.value - value)
             if gap > tolerance * (1 + 1e-9):
                 problems.append((("metrics", i, "value"),
-                                 f"claimed {m.name} {_fmt(m.value, tolerance)} but the build measured {_fmt(value, tolerance)} on {data_label}",
+                                 f"claimed {m.name} {_fmt(m.value, tolerance)} "
+                                 f"but the build measured {_fmt(value, tolerance)} on {data_label}",
                                  f"set value: {_fmt(value, tolerance)} or fix the model"))
             table.append(MetricRow(m.name, title, _fmt(m.value, tolerance), _fmt(value, tolerance), "verified", where,
                                    str(rows), f"{m.value - value:+.4f}" if gap else "", claim=i))
@@ -611,14 +621,18 @@ def _claims(card: Card, spec: Spec | None, measured: dict[str, float], data_labe
         if can_verify and builtin_name(m.dataset):
             # Packaged data: the build can always recompute the number, so it must.
             if spec is None:
-                problems.append((("metrics", i), f"{m.name} on {m.dataset} is claimed but the card has no evaluation, so the build cannot verify it",
-                                 f"add evaluation: {{dataset: {builtin_name(m.dataset)}, split: {{test_size: 0.3, seed: 0, stratify: true}}, "
+                problems.append((("metrics", i),
+                                 f"{m.name} on {m.dataset} is claimed but the card has no evaluation, "
+                                 "so the build cannot verify it",
+                                 f"add evaluation: {{dataset: {builtin_name(m.dataset)}, "
+                                 "split: {test_size: 0.3, seed: 0, stratify: true}, "
                                  f"metrics: [{m.name}]}} with the split the model was tested on"))
             elif m.name not in spec.metrics:
                 problems.append((("metrics", i, "name"), f"{m.name} is claimed but evaluation.metrics does not list it",
                                  f"add {m.name} to evaluation.metrics, or remove the claim"))
             else:
-                problems.append((("metrics", i, "dataset"), f"{m.name} is claimed on {m.dataset} but the evaluation runs on {spec.dataset}",
+                problems.append((("metrics", i, "dataset"),
+                                 f"{m.name} is claimed on {m.dataset} but the evaluation runs on {spec.dataset}",
                                  "claim metrics on the dataset the evaluation uses"))
         table.append(MetricRow(m.name, title, _fmt(m.value), "", "unverified", where, "", claim=i))
     claimed = {m.name for m in card.metrics if _compared(spec, m)}

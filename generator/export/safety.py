@@ -89,7 +89,7 @@ _BITS = {name: bits for name, bits in (
 )}
 _TYPE_BITS = {getattr(TensorProto, name): bits for name, bits in _BITS.items() if hasattr(TensorProto, name)}
 # Typed (non-raw) storage: field and values per element, for the types whose count is unambiguous.
-_TYPED_FIELD = {
+_TYPED_FIELD: dict[int, tuple[str, int]] = {
     TensorProto.FLOAT: ("float_data", 1), TensorProto.COMPLEX64: ("float_data", 2),
     TensorProto.DOUBLE: ("double_data", 1), TensorProto.COMPLEX128: ("double_data", 2),
     TensorProto.INT64: ("int64_data", 1), TensorProto.UINT32: ("uint64_data", 1), TensorProto.UINT64: ("uint64_data", 1),
@@ -169,7 +169,8 @@ def _dims_findings(label: str, dims: Sequence[int], limits: Limits) -> tuple[lis
                         "the file is corrupt or was edited by hand; re-export the model")], None
     elements = math.prod(dims)
     if elements > limits.max_elements:
-        return [Finding(f"{label} has shape {_shape_text(dims)}: {elements} elements, more than the {limits.max_elements} allowed",
+        return [Finding(f"{label} has shape {_shape_text(dims)}: {elements} elements, "
+                        f"more than the {limits.max_elements} allowed",
                         "no tensor of a model published here may be that large; re-export the model")], None
     return [], elements
 
@@ -198,11 +199,13 @@ def _is_absolute(location: str) -> bool:
             or PureWindowsPath(location).is_absolute() or bool(PureWindowsPath(location).drive))
 
 
-def _external_findings(label: str, t: onnx.TensorProto, elements: int | None, base: Path, root: Path) -> tuple[list[Finding], Path | None]:
+def _external_findings(label: str, t: onnx.TensorProto, elements: int | None, base: Path,
+                       root: Path) -> tuple[list[Finding], Path | None]:
     """Where a tensor's external data lives must be a plain file inside the model's folder, holding the bytes it claims."""
     info = {e.key: e.value for e in t.external_data}
     location = info.get("location", "")
-    outside = "keep external data files in the model's folder and name them by a relative path without '..' (onnx.save_model(..., location='model.onnx.data'))"
+    outside = ("keep external data files in the model's folder and name them by a relative path without '..' "
+               "(onnx.save_model(..., location='model.onnx.data'))")
     if not location or "\0" in location:
         return [Finding(f"{label} keeps its data in an external file but names no location", "re-export the model")], None
     if _is_absolute(location):
@@ -254,10 +257,12 @@ def _io_findings(model: onnx.ModelProto, limits: Limits) -> list[Finding]:
         for v in values:
             dims = [d.dim_value for d in v.type.tensor_type.shape.dim if d.HasField("dim_value")]
             if any(d < 0 or d > limits.max_dim for d in dims):
-                out.append(Finding(f"graph {kind} {_label(v.name)} has a dimension outside 0..{limits.max_dim} in {_shape_text(dims)}",
+                out.append(Finding(f"graph {kind} {_label(v.name)} has a dimension outside 0..{limits.max_dim} "
+                                   f"in {_shape_text(dims)}",
                                    "the file is corrupt or was edited by hand; re-export the model"))
             elif math.prod(dims) > limits.max_elements:
-                out.append(Finding(f"graph {kind} {_label(v.name)} has fixed dims {_shape_text(dims)}: more than {limits.max_elements} elements",
+                out.append(Finding(f"graph {kind} {_label(v.name)} has fixed dims {_shape_text(dims)}: "
+                                   f"more than {limits.max_elements} elements",
                                    "no input or output of a model published here may be that large"))
     return out
 
@@ -278,13 +283,15 @@ def check_file(path: Path, root: Path, limits: Limits = Limits()) -> list[Findin
                         "publish the exported .onnx file itself (torch.onnx.export, skl2onnx, ...)")]
     size = path.stat().st_size
     if size > limits.max_file_bytes:
-        return [Finding(f"the ONNX file is {size / MB:.1f} MB, more than the {limits.max_file_bytes / MB:.0f} MB the build accepts",
+        return [Finding(f"the ONNX file is {size / MB:.1f} MB, "
+                        f"more than the {limits.max_file_bytes / MB:.0f} MB the build accepts",
                         "make the model smaller (e.g. quantise it) or raise max_model_mb in mkdocs.yml")]
     try:
         model = onnx.load_model(str(path), load_external_data=False)
     except (DecodeError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return [Finding(f"the ONNX file is not a valid model: its protobuf cannot be parsed ({first}); the file is truncated or corrupt",
+        return [Finding(f"the ONNX file is not a valid model: its protobuf cannot be parsed ({first}); "
+                        "the file is truncated or corrupt",
                         "re-export or re-download the model; compare its size and SHA-256 with the original")]
     findings: list[Finding] = []
     external: set[Path] = set()
@@ -309,7 +316,8 @@ def check_file(path: Path, root: Path, limits: Limits = Limits()) -> list[Findin
     for domain, ops in sorted(foreign.items()):
         findings.append(Finding(f"the graph uses operators from the custom domain {domain!r} ({', '.join(sorted(ops)[:5])}), "
                                 "which onnxruntime does not know",
-                                "export with standard operators (ai.onnx, ai.onnx.ml, com.microsoft); the build loads no custom-operator libraries"))
+                                "export with standard operators (ai.onnx, ai.onnx.ml, com.microsoft); "
+                                "the build loads no custom-operator libraries"))
     total = size + sum(p.stat().st_size for p in external)
     if total > limits.max_file_bytes:
         findings.append(Finding(f"the ONNX file and its external data are {total / MB:.1f} MB, more than the "
@@ -370,13 +378,15 @@ def smoke_run(path: Path, feeds: Sequence[Mapping[str, np.ndarray]], limits: Lim
     with sandbox.clean_folder("modelshelf-smoke-") as work:
         inputs = sorted({name for feed in feeds for name in feed})
         arrays = {f"f{i}_{inputs.index(name)}": _storable(value) for i, feed in enumerate(feeds) for name, value in feed.items()}
-        np.savez(work / "feeds.npz", **arrays)
+        # allow_pickle is the default, named so that mypy knows no array is taken for it
+        np.savez(work / "feeds.npz", allow_pickle=True, **arrays)
         (work / "spec.json").write_text(json.dumps({
             "model": str(path.resolve()), "inputs": inputs, "feeds": len(feeds), "memory_mb": limits.memory_mb,
         }), encoding="utf-8")
         # onnxruntime runs on one thread, so CPU time beyond twice the wall-clock limit means the build lost track of it.
         proc = sandbox.run(sandbox.python("-m", "modelshelf.generator.export.safety", str(work)), cwd=work,
-                           limits=sandbox.RunLimits(seconds=limits.seconds, memory_mb=limits.memory_mb, cpu_seconds=2 * limits.seconds + 1))
+                           limits=sandbox.RunLimits(seconds=limits.seconds, memory_mb=limits.memory_mb,
+                                                    cpu_seconds=2 * limits.seconds + 1))
         seconds = proc.seconds
         if proc.timed_out:
             return SmokeResult(Finding(f"the model did not finish one run within {limits.seconds:g} s (limit of the smoke run)",
@@ -396,7 +406,8 @@ def smoke_run(path: Path, feeds: Sequence[Mapping[str, np.ndarray]], limits: Lim
                 return SmokeResult(_memory_finding(limits, when, error), seconds, peak, kind="memory")
             if result.get("stage") == "load":
                 return SmokeResult(Finding(f"onnxruntime cannot load the model: {_ort_error(error)}",
-                                           "`python -c \"import onnxruntime as ort; ort.InferenceSession('model.onnx')\"` shows the details"),
+                                           "`python -c \"import onnxruntime as ort; ort.InferenceSession('model.onnx')\"` "
+                                           "shows the details"),
                                    seconds, peak, kind="load")
             return SmokeResult(Finding(f"onnxruntime failed to run the model on {what}: {_ort_error(error)}",
                                        "check that the example's values have the input's shape and dtype, "
@@ -423,7 +434,8 @@ def _crash_finding(returncode: int, stderr: str, limits: Limits) -> Finding:
             name = f"signal {-returncode}"
         return Finding(f"onnxruntime crashed ({name}) while loading or running the model under the smoke-run limits "
                        f"({limits.memory_mb} MB, {limits.seconds:g} s)",
-                       "run the model by hand with onnxruntime to see where it fails; a crash on a valid model is an onnxruntime bug")
+                       "run the model by hand with onnxruntime to see where it fails; "
+                       "a crash on a valid model is an onnxruntime bug")
     tail = _first_line("\n".join(stderr.strip().splitlines()[-1:])) or "no output"
     return Finding(f"the smoke run of the model failed with exit code {returncode}: {tail}",
                    "run the model by hand with onnxruntime to see the details")
@@ -457,7 +469,8 @@ def _child(work: Path) -> int:
                     if isinstance(value, np.ndarray):
                         outputs[f"f{i}_{j}"] = value.astype(str) if value.dtype == object else value
         result["feed"] = None
-        np.savez(work / "outputs.npz", **outputs)
+        # allow_pickle is the default, named so that mypy knows no array is taken for it
+        np.savez(work / "outputs.npz", allow_pickle=True, **outputs)
     except MemoryError:
         result["error"] = "MemoryError"
     except Exception as exc:  # noqa: BLE001 - every failure is reported to the parent

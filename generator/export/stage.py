@@ -213,7 +213,8 @@ def _smoke(path: Path, model: onnx.ModelProto, sha256: str, feeds: Sequence[Mapp
     if cache_dir is not None and not has_external_data(model):  # external data is not covered by the file's hash
         key = hashlib.sha256(json.dumps({
             "protocol": SMOKE_CACHE_PROTOCOL, "model": sha256, "feeds": _feeds_digest(feeds), "names": list(names),
-            "onnxruntime": importlib.metadata.version("onnxruntime"), "memory_mb": int(limits.memory_mb), "seconds": float(limits.seconds),
+            "onnxruntime": importlib.metadata.version("onnxruntime"),
+            "memory_mb": int(limits.memory_mb), "seconds": float(limits.seconds),
         }, sort_keys=True).encode()).hexdigest()
         folder = cache_dir / "smoke" / key
         if (folder / "result.json").is_file():
@@ -239,7 +240,8 @@ def _store_smoke(folder: Path, result: SmokeResult) -> None:
     staged = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     try:
         arrays = {f"f{i}_{name}": value for i, outputs in enumerate(result.outputs) for name, value in outputs.items()}
-        np.savez(staged / "outputs.npz", **arrays)
+        # allow_pickle is the default, named so that mypy knows no array is taken for it
+        np.savez(staged / "outputs.npz", allow_pickle=True, **arrays)
         (staged / "result.json").write_text(json.dumps({
             "seconds": result.seconds, "peak_mb": result.peak_mb, "outputs": [sorted(o) for o in result.outputs],
             "finding": asdict(result.finding) if result.finding else None, "kind": result.kind,
@@ -311,7 +313,8 @@ def _recipe_parity(entry: ModelEntry, report: CardReporter) -> Parity | None:
         if spec is not None:
             if card.source.recipe:
                 report.add(where, "the card sets parity, but the recipe wrote no parity.json",
-                           'write OUTDIR/parity.json ({"max_abs_diff": ..., "top1_agreement": ..., "n": ...}) from fixed inputs in the recipe')
+                           'write OUTDIR/parity.json ({"max_abs_diff": ..., "top1_agreement": ..., "n": ...}) '
+                           "from fixed inputs in the recipe")
             else:
                 report.add(where, "the card sets parity, but no parity.json records it (a recipe writes one; "
                                   "a committed file needs its parity.json committed beside it)",
@@ -329,7 +332,8 @@ def _recipe_parity(entry: ModelEntry, report: CardReporter) -> Parity | None:
         return None
     diff, top1, n = _number(data.get("max_abs_diff")), data.get("top1_agreement"), data.get("n")
     if diff is None or not math.isfinite(diff) or diff < 0:
-        report.add(where, f"the parity.json the recipe wrote has no usable max_abs_diff ({data.get('max_abs_diff')!r})", hint_file)
+        report.add(where, f"the parity.json the recipe wrote has no usable max_abs_diff ({data.get('max_abs_diff')!r})",
+                   hint_file)
         return None
     if top1 is not None and (_number(top1) is None or not 0 <= float(top1) <= 1):
         report.add(where, f"the parity.json the recipe wrote has top1_agreement {top1!r}, not a number from 0 to 1", hint_file)
@@ -345,9 +349,11 @@ def _recipe_parity(entry: ModelEntry, report: CardReporter) -> Parity | None:
                           f"(max_abs_diff in parity.json), more than the tolerance {parity.tolerance:g}",
                    "fix the export (opset, dtypes, preprocessing inside the graph); if the difference is expected, "
                    "raise parity.tolerance in the card")
-    if parity.top1_agreement is not None and parity.min_top1_agreement is not None and parity.top1_agreement < parity.min_top1_agreement:
+    if (parity.top1_agreement is not None and parity.min_top1_agreement is not None
+            and parity.top1_agreement < parity.min_top1_agreement):
         of = f"of {parity.n} inputs" if parity.n else "of the inputs"
-        report.add(where, f"the ONNX model agrees with its {card.framework} source on the top-1 class for {parity.top1_agreement:.4g} "
+        report.add(where, f"the ONNX model agrees with its {card.framework} source on the top-1 class "
+                          f"for {parity.top1_agreement:.4g} "
                           f"{of} (top1_agreement in parity.json), less than min_top1_agreement {parity.min_top1_agreement:g}",
                    "fix the export; if some disagreement is expected, lower parity.min_top1_agreement in the card")
     return parity
@@ -388,17 +394,20 @@ def _variant_path(entry: ModelEntry, index: int, spec: Variant, report: CardRepo
     if rel is not None:
         pure = PurePosixPath(rel)
         if pure.is_absolute() or rel.startswith("\\") or ":" in pure.parts[0] or ".." in pure.parts:
-            report.add(("variants", index, "file"), f"{rel!r} points outside the model folder", "give a path relative to the card, inside its folder")
+            report.add(("variants", index, "file"), f"{rel!r} points outside the model folder",
+                       "give a path relative to the card, inside its folder")
             return None
         path = card.folder / pure
         if path.is_symlink() or not path.resolve().is_relative_to(card.folder.resolve()):
             report.add(("variants", index, "file"), f"{rel!r} is a symbolic link", "commit the file itself, not a link")
             return None
         if not path.is_file():
-            report.add(("variants", index, "file"), f"file {rel!r} does not exist beside the card", f"add {rel} to the model's folder or fix the path")
+            report.add(("variants", index, "file"), f"file {rel!r} does not exist beside the card",
+                       f"add {rel} to the model's folder or fix the path")
             return None
         if path.stat().st_size > MAX_COMMITTED_ONNX_BYTES:
-            report.add(("variants", index, "file"), f"{rel!r} is {path.stat().st_size} bytes, more than the {MAX_COMMITTED_ONNX_BYTES} that may be committed",
+            report.add(("variants", index, "file"),
+                       f"{rel!r} is {path.stat().st_size} bytes, more than the {MAX_COMMITTED_ONNX_BYTES} that may be committed",
                        "produce the variant with the model's recipe instead")
             return None
         return path, card.folder
@@ -439,7 +448,8 @@ def _check_variant(entry: ModelEntry, index: int, spec: Variant, feeds: Sequence
     main_io = ([t.name for t in entry.signature.inputs], [t.name for t in entry.signature.outputs])
     io = ([t.name for t in signature.inputs], [t.name for t in signature.outputs])
     if io != main_io:
-        report.add(where, f"variant {name!r} has inputs {io[0]} and outputs {io[1]}, but the main model {main_io[0]} and {main_io[1]}",
+        report.add(where, f"variant {name!r} has inputs {io[0]} and outputs {io[1]}, "
+                          f"but the main model {main_io[0]} and {main_io[1]}",
                    "a variant is the same model in another form: keep the names of its inputs and outputs")
         return None
     artifact = artifact_for(card, path, f"{card.short_name}.{name}.onnx", "onnx")
@@ -458,11 +468,15 @@ def _check_variant(entry: ModelEntry, index: int, spec: Variant, feeds: Sequence
     diff, agreement, place = compare_outputs(main_smoke.outputs, smoke.outputs, names)
     parity = Parity(against="the main model", max_abs_diff=diff, tolerance=tolerance, top1_agreement=agreement, n=len(feeds))
     if diff > tolerance:
-        hint = ("fix the variant's export, or set tolerance: on the variant to what it really achieves" if spec.tolerance is not None else
-                f"the default tolerance is {DEFAULT_VARIANT_TOLERANCE:g}; if a larger difference is expected (e.g. int8), set tolerance: on the variant")
-        report.add(where, f"variant {name!r} differs from the main model by {diff:.3g} ({place}), more than its tolerance {tolerance:g}", hint)
+        hint = ("fix the variant's export, or set tolerance: on the variant to what it really achieves"
+                if spec.tolerance is not None else
+                f"the default tolerance is {DEFAULT_VARIANT_TOLERANCE:g}; "
+                "if a larger difference is expected (e.g. int8), set tolerance: on the variant")
+        report.add(where, f"variant {name!r} differs from the main model by {diff:.3g} ({place}), "
+                          f"more than its tolerance {tolerance:g}", hint)
         return None
-    return _record(model, artifact.filename, name, artifact.size, artifact.sha256, signature, smoke, cached, parity, names), artifact
+    return _record(model, artifact.filename, name, artifact.size, artifact.sha256, signature,
+                   smoke, cached, parity, names), artifact
 
 
 # ---------------------------------------------------------------- examples
@@ -537,7 +551,8 @@ def _check_entry(entry: ModelEntry, report: CardReporter, cache_dir: Path | None
     if names != [ZEROS]:
         _check_examples(card, entry.signature, smoke, report)
     parity = _recipe_parity(entry, report)
-    main = _record(model, entry.onnx.filename, None, entry.onnx.size, entry.onnx.sha256, entry.signature, smoke, cached, parity, names)
+    main = _record(model, entry.onnx.filename, None, entry.onnx.size, entry.onnx.sha256, entry.signature,
+                   smoke, cached, parity, names)
     variants: list[ExportRecord] = []
     files: list[Artifact] = []
     for index, spec in enumerate(card.variants):
@@ -567,11 +582,13 @@ def check_exports(entries: Sequence[ModelEntry], documents: Mapping[str, Documen
     return checked
 
 
-def export_models(models_dir: Path, model_id: str | None = None, *, cache_dir: Path, limits: Limits = Limits()) -> list[ModelEntry]:
+def export_models(models_dir: Path, model_id: str | None = None, *, cache_dir: Path,
+                  limits: Limits = Limits()) -> list[ModelEntry]:
     """`modelshelf export`: recipes, safety checks, smoke runs and parity for one model or all, without building the site."""
     paths = [models_dir]
     if model_id is not None:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*", model_id) or not (models_dir / model_id / "card.yaml").is_file():
+        if (not re.fullmatch(r"[a-z0-9][a-z0-9._-]*/[a-z0-9][a-z0-9._-]*", model_id)
+                or not (models_dir / model_id / "card.yaml").is_file()):
             raise BuildError(f"no model {model_id!r} in {models_dir} (expected {models_dir}/{model_id}/card.yaml)")
         paths = [models_dir / model_id]
     result = load_catalog(paths, root=models_dir)
@@ -584,7 +601,8 @@ def export_models(models_dir: Path, model_id: str | None = None, *, cache_dir: P
 def _rows(entry: ModelEntry) -> Iterator[list[str]]:
     report = entry.export
     if report is None:
-        yield [entry.onnx.filename, human_size(entry.onnx.size), entry.onnx.sha256[:12], "-", "-", "not checked (hosted file)", "-", "-"]
+        yield [entry.onnx.filename, human_size(entry.onnx.size), entry.onnx.sha256[:12],
+               "-", "-", "not checked (hosted file)", "-", "-"]
         return
     for record in report.records:
         cached = "yes" if record.smoke_cached and report.recipe_cached is not False else "no"

@@ -33,7 +33,8 @@ def catalog_document(entries: list[ModelEntry], site_url: str) -> dict[str, Any]
                 "page": e.url,
                 "task": e.card.task,
                 "card": e.card.raw,  # verbatim: the one reader of Card.raw
-                "files": [_artifact(a, e) for a in e.all_files],  # the ONNX file, the card, then the added files (variants, bundle, ...)
+                # The ONNX file, the card, then the added files (variants, bundle, ...).
+                "files": [_artifact(a, e) for a in e.all_files],
                 "signature": {
                     "opset": e.signature.opset,
                     "inputs": [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in e.signature.inputs],

@@ -25,7 +25,8 @@ def onnx_release(ir_version: int, opset: int) -> str:
 
 
 def _ports(tensors: Any) -> list[dict[str, Any]]:
-    return [{"name": t.name, "shape": ["?" if d is None else d for d in t.shape], "type": f"tensor({DTYPES[t.dtype].onnx_name if t.dtype in DTYPES else t.dtype})"}
+    return [{"name": t.name, "shape": ["?" if d is None else d for d in t.shape],
+             "type": f"tensor({DTYPES[t.dtype].onnx_name if t.dtype in DTYPES else t.dtype})"}
             for t in tensors]
 
 

@@ -193,7 +193,8 @@ def render_pages(entries: list[ModelEntry], *, site_name: str) -> dict[str, str]
         src = f"tasks/{row['id']}.md"
         pages[src] = env.get_template("task.md.j2").render(task=_Obj(row), entries=row["entries"], root=rel_root(src))
     licenses, datasets = _groups(entries)
-    pages["licenses.md"] = env.get_template("licenses.md.j2").render(licenses=licenses, datasets=datasets, root=rel_root("licenses.md"))
+    pages["licenses.md"] = env.get_template("licenses.md.j2").render(licenses=licenses, datasets=datasets,
+                                                                     root=rel_root("licenses.md"))
     schema = card_schema()
     pages["reference/card.md"] = env.get_template("card-reference.md.j2").render(
         schema=schema, schema_description=inline_code(schema["description"]), fields=schema_fields(schema),
@@ -222,9 +223,11 @@ def cli_reference() -> str:
     from modelshelf.generator.cli import main
 
     ctx = click.Context(main, info_name="modelshelf")
-    out = ["# Command line", "", "Generated from `modelshelf --help` at build time.", "", "```text", main.get_help(ctx), "```", ""]
+    out = ["# Command line", "", "Generated from `modelshelf --help` at build time.", "",
+           "```text", main.get_help(ctx), "```", ""]
     for name in sorted(main.list_commands(ctx)):
         cmd = main.get_command(ctx, name)
+        assert cmd is not None  # the name comes from list_commands
         sub = click.Context(cmd, info_name=name, parent=ctx)
         out += [f"## modelshelf {name}", "", "```text", cmd.get_help(sub), "```", ""]
     return "\n".join(out)

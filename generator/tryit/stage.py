@@ -94,7 +94,8 @@ def _eval_arrays(entry: ModelEntry) -> dict[str, np.ndarray]:
     return out
 
 
-def _feature_rows(tensor: Tensor, columns: int, examples: list[np.ndarray], evaluation: np.ndarray | None) -> list[dict[str, Any]]:
+def _feature_rows(tensor: Tensor, columns: int, examples: list[np.ndarray],
+                  evaluation: np.ndarray | None) -> list[dict[str, Any]]:
     names = list(tensor.features) or [f"x{i}" for i in range(columns)]
     source = None
     values = None
