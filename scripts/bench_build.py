@@ -64,7 +64,7 @@ finally:
     prof.dump_stats(out)
 """
 
-# Times each stage of one build in-process: every function generator/plugin.py imports from generator/ or
+# Times each stage of one build in-process: every function generator/site/plugin.py imports from generator/ or
 # catalog/ (load_catalog, enrich, ..., build_search), the plugin's hooks, and mkdocs' per-page steps,
 # with the resident memory after each stage. Found by introspection, so it follows renames.
 PHASES_RUNNER = """

@@ -166,7 +166,7 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
         path, cached = _onnx_path(card, cache_dir, versions)
         onnx_name = f"{card.short_name}.onnx"
         if path is not None:
-            # Our own checks (generator/safety.py) come before onnx.checker reads the file and its external data.
+            # Our own checks (generator/export/safety.py) come before onnx.checker reads the file and its external data.
             unsafe = check_file(path, card.folder if card.source.file else path.parent, limits)
             for finding in unsafe:
                 problems.add(("source",), finding.message, finding.hint)

@@ -40,7 +40,7 @@ def catalog_document(entries: list[ModelEntry], site_url: str) -> dict[str, Any]
                     "inputs": [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in e.signature.inputs],
                     "outputs": [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape)} for t in e.signature.outputs],
                 },
-                # Recomputed by the build (generator/evaluate.py); latency is from the machine that filled the cache.
+                # Recomputed by the build (generator/evaluate/stage.py); latency is from the machine that filled the cache.
                 "evaluation": e.evaluation.summary() if e.evaluation else None,
                 "latency": e.latency.summary() if e.latency else None,
             }

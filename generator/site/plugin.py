@@ -47,7 +47,7 @@ class ModelshelfConfig(Config):
     models_dir = c.Type(str, default="models")
     cache_dir = c.Optional(c.Type(str))
     node_modules = c.Type(str, default="node_modules")
-    # Limits of generator/safety.py: file size cap, and memory and time of each model's smoke run.
+    # Limits of generator/export/safety.py: file size cap, and memory and time of each model's smoke run.
     max_model_mb = c.Type(int, default=200)
     smoke_memory_mb = c.Type(int, default=2048)
     smoke_seconds = c.Type(int, default=60)

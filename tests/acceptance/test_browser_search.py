@@ -1,7 +1,7 @@
 """The home-page search in a real browser, against the site built from models/.
 
 Covers site_theme/assets/javascripts/search.js (loader), search/page.js, dom.js, load.js and
-generator/templates/home.md.j2:
+generator/render/templates/home.md.j2:
 instant results, facets, state kept in the URL, the click through to a model page whose
 SHA-256 matches the file it links to, and robustness against lunr's query syntax.
 """

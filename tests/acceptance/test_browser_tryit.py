@@ -1,8 +1,8 @@
 """The "Try it" panel in a real browser, against the site built from models/.
 
 Covers site_theme/assets/javascripts/{tryit,processing,tokenizer,dom,load}.js and tryit/ (panel core, one
-module per widget in tryit/widgets/), generator/tryit.py and
-generator/templates/sections/tryit.md.j2:
+module per widget in tryit/widgets/), generator/tryit/stage.py and
+generator/render/templates/sections/tryit.md.j2:
 - processing.js and tokenizer.js reproduce the shared vectors of tests/fixtures/processing/;
 - the JS tokenizer matches the Python one (and the `tokenizers` library, when installed) on a
   corpus, with the real MiniLM vocabulary when the zoo has it;
@@ -10,7 +10,7 @@ generator/templates/sections/tryit.md.j2:
   onnxruntime gives for the same feeds (labels identical, values within 1e-5, or the tolerance
   the card declares for a quantised variant);
 - a digit drawn with the mouse is recognised, and the canvas-derived tensor is the one
-  catalog/processing.py makes from the same pixels;
+  catalog/runtime/processing.py makes from the same pixels;
 - the page downloads nothing of the runtime until the panel is opened; errors are shown in it;
   it keeps working across mkdocs-material's instant navigation.
 Measurements (bytes, time to first prediction, per-inference time beside Python onnxruntime's)
@@ -310,7 +310,7 @@ def test_a_digit_drawn_with_the_mouse_is_recognised(page: Any, site_url: str, bu
         last = _last(page)
         assert last["post"]["top"][0][0]["label"] == digit
         expect(page.locator(".ms-tryit__label")).to_have_text(digit)
-        # The same pixels through catalog/processing.py give the same tensor, and onnxruntime the same class.
+        # The same pixels through catalog/runtime/processing.py give the same tensor, and onnxruntime the same class.
         pixels = page.evaluate("""() => { const c = document.querySelector('canvas.ms-draw');
             return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }""")
         size = int(round((len(pixels) // 4) ** 0.5))

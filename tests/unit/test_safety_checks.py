@@ -1,4 +1,4 @@
-"""generator/safety.py and generator/export.py on single files: exact findings, smoke runs in a child process.
+"""generator/export/safety.py and generator/export/stage.py on single files: exact findings, smoke runs in a child process.
 
 (Named test_safety_checks.py, not test_safety.py: tests/ has no __init__.py files, so two test
 modules with the same basename under unit/ and acceptance/ cannot be collected together.)

@@ -2,7 +2,7 @@
  * Modelshelf declarative processing in the browser: the card's preprocessing and
  * postprocessing steps, image capture from a canvas, cosine similarity.
  *
- * The twin of catalog/processing.py (read its docstring for the exact definition of each op).
+ * The twin of catalog/runtime/processing.py (read its docstring for the exact definition of each op).
  * Both must reproduce tests/fixtures/processing/*.json exactly, so the arithmetic here is
  * written in the same order as there: float64 throughout, sums left to right, one rounding
  * when the result is cast to the model's dtype. A tensor is {data: Float64Array, shape: [..]}.

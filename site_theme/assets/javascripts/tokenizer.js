@@ -1,7 +1,7 @@
 /*
  * Modelshelf WordPiece tokenizer (BERT, uncased) for text models in the "Try it" panel.
  *
- * The twin of WordPieceTokenizer in catalog/processing.py, which follows the `tokenizers`
+ * The twin of WordPieceTokenizer in catalog/runtime/processing.py, which follows the `tokenizers`
  * library (BertNormalizer + BertPreTokenizer + WordPiece + [CLS]/[SEP] template), the one
  * sentence-transformers uses:
  *   1. clean: drop U+0000, U+FFFD and control, format, private-use and surrogate characters
