@@ -302,26 +302,32 @@ def _jsonable(value: Any) -> Any:
 
 
 def compare(outputs: Mapping[str, Any], expected: Mapping[str, Any], tolerance: float) -> dict[str, Any]:
-    """Whether outputs match a card example's outputs: integers and strings exactly, floats within tolerance."""
-    report: dict[str, Any] = {"match": True, "tolerance": tolerance, "max_abs_diff": {}}
+    """Whether outputs match a card example's outputs: integers and strings exactly, floats within tolerance.
+
+    `mismatched` names the outputs that do not match, in the example's order; `max_abs_diff` is None
+    for an output that is missing or has another shape, and absent for one that is not numeric.
+    """
+    report: dict[str, Any] = {"match": True, "tolerance": tolerance, "max_abs_diff": {}, "mismatched": []}
     for name, want in expected.items():
+        ok = True
         if name not in outputs:
-            report["match"] = False
+            ok = False
             report["max_abs_diff"][name] = None
-            continue
-        got_arr, want_arr = np.asarray(outputs[name]), np.asarray(want)
-        if got_arr.shape != want_arr.shape:
-            report["match"] = False
+        elif (got_arr := np.asarray(outputs[name])).shape != (want_arr := np.asarray(want)).shape:
+            ok = False
             report["max_abs_diff"][name] = None
         elif got_arr.dtype.kind in "iub" and want_arr.dtype.kind in "iub":
             report["max_abs_diff"][name] = int(np.max(np.abs(got_arr.astype(np.int64) - want_arr.astype(np.int64)), initial=0))
-            report["match"] &= report["max_abs_diff"][name] == 0
+            ok = report["max_abs_diff"][name] == 0
         elif got_arr.dtype.kind in "iufb" and want_arr.dtype.kind in "iufb":
             diff = float(np.max(np.abs(got_arr.astype(np.float64) - want_arr.astype(np.float64)), initial=0.0))
             report["max_abs_diff"][name] = diff
-            report["match"] &= diff <= tolerance
+            ok = diff <= tolerance
         else:
-            report["match"] &= got_arr.tolist() == want_arr.tolist()
+            ok = got_arr.tolist() == want_arr.tolist()
+        if not ok:
+            report["match"] = False
+            report["mismatched"].append(name)
     return report
 
 

@@ -265,3 +265,13 @@ def test_a_model_that_is_not_tryable_gets_a_note_that_points_to_the_download() -
     assert 'data-tryable="false"' in html and "ms-tryit__open" not in html
     assert "This model cannot be tried in the browser:</strong> digits.onnx is 40.0 MB" in html
     assert 'href="#use-it"' in html
+
+
+def test_compare_names_each_mismatched_output() -> None:
+    """Regression: the build's example check read a non-numeric mismatch as a shape error; compare now names it."""
+    from modelshelf.catalog.runtime.predictor import compare
+    report = compare({"label": np.array(["cat"]), "p": np.array([0.5]), "n": np.array([2])},
+                     {"label": ["dog"], "p": [0.5001], "n": [2], "gone": [1]}, 1e-3)
+    assert report["match"] is False
+    assert report["mismatched"] == ["label", "gone"]
+    assert "label" not in report["max_abs_diff"] and report["max_abs_diff"]["gone"] is None
