@@ -331,6 +331,8 @@ export function init(doc) {
     if (!more.hidden) {
       more.textContent = "Show " + Math.min(PAGE_SIZE, results.length - shown.length) + " more";
     }
+    // Rendering waits for the next frame: this says which query the list on screen answers.
+    root.dataset.renderedQuery = state.q;
   }
 
   function update(resetLimit) {
