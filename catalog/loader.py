@@ -201,23 +201,53 @@ class _Converter:
             self.doc.block.add(path)
         if node.style is not None:  # quoted or block scalar: always text
             return text
-        if getattr(node, "explicit_tag", False):  # a standard tag written in the card, such as !!str
+        tagged = getattr(node, "explicit_tag", False)  # a standard tag written in the card, such as !!str
+        if (not tagged or node.tag in (_CORE + "int", _CORE + "float")) and len(text) > _MAX_NUMBER_CHARS \
+                and (_INT.match(text) or _OCT.match(text) or _HEX.match(text)):
+            # Converted, a number this long would crash Python's int-to-text limit (4,300 digits) or eat memory.
+            self.problem(where, path, f"{_abbreviate(text)} is too large: a card's whole numbers must fit in 64 bits",
+                         "write a smaller number, or quote it if you mean the text")
+            return None
+        if tagged:
             value = _construct_tagged(node.tag, text)
             if value is _BAD:
                 self.problem(where, path, f"{text!r} cannot be read as {node.tag.replace(_CORE, '!!')}",
                              "remove the tag or fix the value")
                 return None
-            return value
+            return self._checked_number(value, text, path, where)
         if _YAML11_BOOL.match(text):
             self.problem(
                 where, path, f"{text!r} is a YAML 1.1 boolean, ambiguous in a card",
                 f'quote it ("{text}") if you mean the text, or write true/false',
             )
             return text
-        return _resolve_plain(text)
+        return self._checked_number(_resolve_plain(text), text, path, where)
+
+    def _checked_number(self, value: Any, text: str, path: tuple[PathPart, ...], where: Position) -> Any:
+        """Numbers a card may hold: whole numbers in 64 bits, finite floats (NaN breaks JSON, and every comparison)."""
+        if isinstance(value, float) and math.isinf(value) and not _INF.match(text):
+            self.problem(where, path, f"{_abbreviate(text)} is too large: it overflows to infinity",
+                         "write a smaller number, or quote it if you mean the text")
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self.problem(where, path, f"{_abbreviate(text)} is not a finite number",
+                         "cards hold finite numbers only (no .nan or .inf); quote it if you mean the text")
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and not _INT_MIN <= value <= _INT_MAX:
+            self.problem(where, path, f"{_abbreviate(text)} is too large: a card's whole numbers must fit in 64 bits",
+                         "write a smaller number, or quote it if you mean the text")
+            return None
+        return value
 
 
 _BAD = object()
+_MAX_NUMBER_CHARS = 32  # longer than any 64-bit whole number in decimal, octal or hex
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1  # int64 and uint64 tensors both fit
+
+
+def _abbreviate(text: str) -> str:
+    """A number as the card wrote it, shortened when long: '123456789012...' (5001 characters)."""
+    return repr(text) if len(text) <= 24 else f"'{text[:12]}...' ({len(text)} characters)"
 
 
 def _construct_tagged(tag: str, text: str) -> Any:

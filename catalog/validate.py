@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -178,6 +179,54 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+# ---------------------------------------------------------------- characters
+
+# Control characters other than tab and line breaks hide text or drive a terminal (ESC sequences reach
+# `modelshelf search`); bidi controls reorder what a reader sees (a name that displays as another model's).
+_CONTROL = {chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0))}
+_INVISIBLE = {"\u2028", "\u2029", "\ufeff", "\ufff9", "\ufffa", "\ufffb"}
+_BIDI = {"\u061c", "\u200e", "\u200f", *(chr(c) for c in range(0x202A, 0x202F)), *(chr(c) for c in range(0x2066, 0x206A))}
+
+
+def _bad_character(text: str) -> str | None:
+    """What is wrong with the first character a card string may not hold, or None."""
+    for char in text:
+        if "\ud800" <= char <= "\udfff":
+            return f"text contains U+{ord(char):04X}, half of a UTF-16 surrogate pair"
+        if char in _CONTROL:
+            return f"text contains the control character U+{ord(char):04X}"
+        if char in _INVISIBLE:
+            return f"text contains the invisible character U+{ord(char):04X} ({unicodedata.name(char, 'unnamed')})"
+        if char in _BIDI:
+            return (f"text contains U+{ord(char):04X} ({unicodedata.name(char, 'unnamed')}), "
+                    "which makes text display differently from what it is")
+    return None
+
+
+def _character_problems(rep: CardReporter, doc: Document) -> None:
+    """Every string and mapping key of the card holds printable text (tabs and line breaks allowed)."""
+    stack: list[tuple[tuple[PathPart, ...], Any]] = [((), doc.data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and (what := _bad_character(key)):
+                    rep.add(path + (key,), what.replace("text", "the key", 1), "remove it: a key is a plain name", key=True)
+                    doc.refused.add(path + (key,))
+                stack.append((path + (key,), item))
+        elif isinstance(value, list):
+            stack.extend((path + (i,), item) for i, item in enumerate(value))
+        elif isinstance(value, str) and (what := _bad_character(value)):
+            if "display" in what:
+                hint = "remove it: text in either direction displays correctly without direction controls"
+            elif "surrogate" in what:
+                hint = "write the character itself, or \\U0001D423 with eight hex digits in double quotes"
+            else:
+                hint = "remove it: cards hold printable text (tabs and line breaks are fine)"
+            rep.add(path, what, hint)
+            doc.refused.add(path)  # one problem per string: not also "does not have the expected form"
+
+
 # ---------------------------------------------------------------- semantic checks
 
 def _semantic_problems(rep: CardReporter, doc: Document, card_path: Path, expected_id: str | None) -> None:
@@ -318,16 +367,24 @@ class _UnsafeHTML(HTMLParser):
             if name.startswith("on"):
                 self.found.append((f"the event handler attribute {name!r}", name))
             elif name in _URL_ATTRS and value:
-                scheme = value.strip().lower().replace("\t", "").split(":")[0]
+                # As a browser reads a URL: tab and line breaks anywhere, and C0 controls and spaces at the ends, ignored.
+                scheme = _url_text(value).split(":")[0]
                 if ":" in value and scheme in ("javascript", "vbscript", "data"):
                     self.found.append((f"a {scheme}: link", f"{scheme}:"))
+
+
+def _url_text(value: str) -> str:
+    return "".join(c for c in value if c not in "\t\n\r").strip("".join(map(chr, range(0x21)))).lower()
 
 
 def unsafe_html(markdown_text: str) -> list[tuple[str, str]]:
     """What in this Markdown would run script or restyle the page if it were not sanitised: (what, needle)."""
     lowered = markdown_text.lower()
-    # Fast path: without '<' or a script-capable scheme, Markdown cannot produce a tag or a dangerous link.
-    if "<" not in lowered and not any(scheme in lowered for scheme in ("javascript:", "vbscript:", "data:")):
+    # Fast path: without '<', a character reference (java&#10;script:) or a script-capable scheme (also split by
+    # whitespace), Markdown cannot produce a tag or a dangerous link.
+    squeezed = "".join(lowered.split())
+    if "<" not in lowered and "&" not in lowered and not any(
+            scheme in squeezed for scheme in ("javascript:", "vbscript:", "data:")):
         return []
     parser = _UnsafeHTML()
     parser.feed(markdown.markdown(markdown_text))
@@ -394,6 +451,7 @@ def validate_document(doc: Document, card_path: Path) -> list[Problem]:
     if not isinstance(doc.data, dict):
         rep.add((), "a card must be a YAML mapping of fields", "start from `modelshelf new ORG/NAME`")
         return rep.items
+    _character_problems(rep, doc)
     _schema_problems(rep, doc)
     _semantic_problems(rep, doc, card_path, expected_id_for(card_path))
     return rep.items

@@ -54,4 +54,11 @@ def build_search(entries: list[ModelEntry]) -> tuple[str, str]:
     """(index.json, docs.json) as compact JSON text."""
     docs = {"models": [search_record(e) for e in entries]}
     index = lunr(ref="id", fields=FIELDS, documents=[_lunr_document(e) for e in entries])
-    return json.dumps(index.serialize(), separators=(",", ":")), json.dumps(docs, separators=(",", ":"))
+    serialized = index.serialize()
+    # lunr.js rebuilds its token set in the stored order and refuses a word that sorts before the one
+    # before it, comparing UTF-16 code units; Python sorts by code point, which differs past U+FFFF
+    # (one card named in mathematical bold letters made search unavailable for everyone).
+    serialized["invertedIndex"] = sorted(serialized["invertedIndex"], key=lambda item: item[0].encode("utf-16-be"))
+    # allow_nan=False: one NaN makes the file invalid JSON and search unavailable for every visitor; fail the build instead.
+    return (json.dumps(serialized, separators=(",", ":"), allow_nan=False),
+            json.dumps(docs, separators=(",", ":"), allow_nan=False))

@@ -62,10 +62,30 @@ def test_plain_scalars_resolve_by_yaml_1_2_core_schema(scalar: str, expected: An
     assert type(got) is type(expected)
 
 
-def test_special_floats() -> None:
-    assert value_of(".inf") == math.inf
-    assert value_of("-.Inf") == -math.inf
-    assert math.isnan(value_of(".nan"))
+@pytest.mark.parametrize("scalar, message", [
+    (".inf", "'.inf' is not a finite number"), ("-.Inf", "'-.Inf' is not a finite number"),
+    (".nan", "'.nan' is not a finite number"), ("!!float .NaN", "'.NaN' is not a finite number"),
+    ("1e999", "'1e999' is too large: it overflows to infinity"),
+    ("1" + "0" * 5000, "'100000000000...' (5001 characters) is too large: a card's whole numbers must fit in 64 bits"),
+    ("!!int 0x" + "f" * 40, "'0xffffffffff...' (42 characters) is too large: a card's whole numbers must fit in 64 bits"),
+    ("-9223372036854775809", "'-9223372036854775809' is too large: a card's whole numbers must fit in 64 bits"),
+])
+def test_non_finite_and_huge_numbers_are_refused(scalar: str, message: str) -> None:
+    """Regression (issue 12): a 5,001-digit integer crashed validate (Python's 4,300-digit limit), and .nan / .inf
+    were loaded as numbers that later broke search/docs.json and the build. Each is now a located problem."""
+    doc, problems = load(f"a: {scalar}\n")
+    assert texts(problems) == [f"card.yaml:1:4: $.a: {message}\n  hint: " + (
+        "cards hold finite numbers only (no .nan or .inf); quote it if you mean the text" if "finite" in message
+        else "write a smaller number, or quote it if you mean the text")]
+    assert doc is not None and doc.data == {"a": None}
+
+
+def test_numbers_at_the_64_bit_edges_load() -> None:
+    assert value_of("-9223372036854775808") == -(1 << 63)
+    assert value_of("18446744073709551615") == (1 << 64) - 1
+    assert value_of("1.7976931348623157e308") == 1.7976931348623157e308
+    assert value_of('".nan"') == ".nan"
+    assert not math.isnan(value_of("0.5"))
 
 
 def test_plain_date_stays_text() -> None:

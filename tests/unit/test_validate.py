@@ -149,3 +149,19 @@ def test_card_nested_too_deep_is_refused(tmp_catalog: Path) -> None:
         "models/mirror/acme/tiny-add/card.yaml:1:1: $: cards live at models/<org>/<name>/card.yaml, not 3 folders deep\n"
         "  hint: move the model folder to <org>/<name> directly under the models folder"
     ]
+
+
+def test_a_lone_surrogate_is_refused(tmp_catalog: Path) -> None:
+    """Regression (issue 12): "\\ud835\\udc23" loaded as two unpaired surrogates and crashed the bundle writer."""
+    assert problems_after(tmp_catalog, "name: Tiny add", 'name: "Tiny \\ud835\\udc23"') == [
+        "models/acme/tiny-add/card.yaml:3:7: $.name: text contains U+D835, half of a UTF-16 surrogate pair\n"
+        "  hint: write the character itself, or \\U0001D423 with eight hex digits in double quotes"
+    ]
+
+
+@pytest.mark.parametrize("link", ["[x](java&#10;script:alert(1))", '<a href="&#1;javascript:alert(1)">x</a>',
+                                  '<a href="jav&#x09;ascript:alert(1)">x</a>'])
+def test_script_links_hidden_by_character_references_are_found(link: str) -> None:
+    """Regression (issue 12): control characters inside or before the scheme hid javascript: links from the check."""
+    from modelshelf.catalog.validate import unsafe_html
+    assert ("a javascript: link", "javascript:") in unsafe_html(f"Some text {link} more.")
