@@ -107,9 +107,14 @@ def runtime_sources() -> list[Path]:
 
 @functools.cache
 def _env() -> jinja2.Environment:
-    # Plain text (README, Dockerfile): no HTML autoescape; card strings are printed as the card has them.
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=False,
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    # Plain text (README, Dockerfile): no HTML autoescape. Card strings are printed on one line (`one_line`),
+    # and as one quoted word in commands (`shell_word`, `shell_url`): a newline cannot add a command.
+    from modelshelf.generator.render.escape import one_line, shell_word, url_for_shell
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=False,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters.update(one_line=one_line, shell_word=shell_word, shell_url=url_for_shell)
+    return env
 
 
 def _example_files(config: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

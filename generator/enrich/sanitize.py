@@ -1,6 +1,14 @@
-"""Contributor Markdown to safe HTML: render, then keep only an allow-list of tags and attributes (nh3)."""
+"""Contributor Markdown to safe HTML: render, then keep only an allow-list of tags and attributes (nh3).
+
+Images: a description may only show images at a relative path (served from this site). A remote
+image (`http(s)://`, protocol-relative `//host/...`, or any other absolute form) would be fetched on
+every page view and tell a third party who read the page (a tracking pixel), so it is not loaded:
+it becomes a link to the image, labelled with its alt text, that a visitor may choose to follow.
+The site's Content-Security-Policy (`img-src 'self' data:`) blocks remote images as well.
+"""
 from __future__ import annotations
 
+import html
 import re
 
 import markdown
@@ -13,14 +21,38 @@ _TAGS = {
 }
 _ATTRS = {"a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"}, "abbr": {"title"},
           "th": {"align"}, "td": {"align"}, "code": {"class"}}
+_SCHEMES = {"http", "https", "mailto"}
 _HEADING = re.compile(r"<(/?)h([1-6])\b")
+_IMG = re.compile(r"<img\b([^>]*)>")
+_ATTR = re.compile(r'([a-z]+)="([^"]*)"')
+# A path on this site: no scheme, no host (`//`, `\\`, `/\`), no leading slash (pages move, the site may live in a sub-folder).
+_LOCAL_SRC = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~/-]*(?:\?[A-Za-z0-9._~=&-]*)?")
+
+
+def _image(match: re.Match[str]) -> str:
+    attrs = {name: value for name, value in _ATTR.findall(match.group(1))}
+    src = html.unescape(attrs.get("src", ""))
+    if _LOCAL_SRC.fullmatch(src) and ".." not in src.split("/"):
+        return match.group(0)
+    label = attrs.get("alt") or "image"
+    if not src:
+        return label
+    # nh3 has already limited src to the allowed schemes; the link is followed only if the visitor clicks it.
+    return (f'<a href="{attrs["src"]}" rel="noopener noreferrer nofollow" class="ms-remote-image">'
+            f"{label} (remote image, not loaded)</a>")
+
+
+def clean_html(html_text: str) -> str:
+    """The allow-list sanitiser, then remote images turned into links."""
+    clean = nh3.clean(html_text, tags=_TAGS, attributes=_ATTRS, url_schemes=_SCHEMES,
+                      link_rel="noopener noreferrer nofollow", strip_comments=True)
+    return _IMG.sub(_image, clean)
 
 
 def render_markdown(text: str, *, shift_headings: int = 2) -> str:
     """Render contributor Markdown to sanitised HTML; headings move down so they nest under the page's own."""
-    html = markdown.markdown(text, extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
-    clean = nh3.clean(html, tags=_TAGS, attributes=_ATTRS, url_schemes={"http", "https", "mailto"},
-                      link_rel="noopener noreferrer nofollow", strip_comments=True)
+    html_text = markdown.markdown(text, extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+    clean = clean_html(html_text)
     if shift_headings:
         clean = _HEADING.sub(lambda m: f"<{m.group(1)}h{min(6, int(m.group(2)) + shift_headings)}", clean)
     return clean

@@ -27,6 +27,7 @@ from modelshelf.generator.enrich.onnx_info import (Signature, TensorInfo, check_
 from modelshelf.generator.enrich.recipes import run_recipe, tool_versions
 from modelshelf.generator.export.safety import Limits, check_file
 from modelshelf.generator.enrich.sanitize import render_markdown
+from modelshelf.generator.render.escape import one_line, shell_word, url_for_shell
 
 if TYPE_CHECKING:  # the later stages import this module
     from modelshelf.generator.bundle.stage import Deploy
@@ -115,7 +116,9 @@ def _python_snippet(card: Card, onnx_name: str) -> str:
         value = dict(example.inputs).get(t.name) if example else None
         if value is None:
             shape = [1 if not isinstance(d, int) else d for d in t.shape]
-            lines.append(f"{_ident(t.name)} = np.zeros({shape}, dtype=np.{t.dtype})  # {t.description or 'your input'}")
+            # A comment ends at the line break: the description is put on one line so it cannot add code.
+            comment = one_line(t.description or "your input")
+            lines.append(f"{_ident(t.name)} = np.zeros({shape}, dtype=np.{t.dtype})  # {comment}")
         else:
             lines.append(f"{_ident(t.name)} = np.array({_snippet_value(value)}, dtype=np.{t.dtype})")
         feeds.append(f"{t.name!r}: {_ident(t.name)}")
@@ -131,10 +134,13 @@ def _ident(name: str) -> str:
 
 
 def _shell_snippet(card: Card, artifact: Artifact, site_url: str) -> str:
+    # Every card value is one quoted shell word on its own line's command: a newline, `;` or `$(...)`
+    # in a URL cannot add a command that a visitor would paste before `sha256sum -c`.
     url = artifact.url if artifact.url.startswith("https://") else f"{site_url.rstrip('/')}/{artifact.url}"
+    name = shell_word(artifact.filename)
     return "\n".join([
-        f"curl -fLo {artifact.filename} {url}",
-        f"echo '{artifact.sha256}  {artifact.filename}' | sha256sum -c -",
+        f"curl -fLo {name} {url_for_shell(url)}",
+        f"echo {shell_word(f'{artifact.sha256}  {artifact.filename}')} | sha256sum -c -",
     ])
 
 

@@ -1,7 +1,9 @@
 """Render the generated pages (Markdown with raw HTML blocks) from enriched entries.
 
-Every contributor string goes through Jinja's autoescape; the only HTML that is not escaped is the
-description, which `sanitize.render_markdown` has already cleaned.
+Every printed value that is not `Markup` goes through `escape.page_text` (the environment's `finalize`):
+HTML-escaped and inert as Markdown, so a card string is text wherever a template puts it. The only HTML
+that is not escaped is the description, which `sanitize.render_markdown` has already cleaned, and the
+build's own fences and figures (`Markup`). Links to contributor URLs go through the `web_url` filter.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from markupsafe import Markup
 from modelshelf.catalog.validate import card_schema, spdx_ids, tasks
 
 from modelshelf.generator.enrich.stage import ModelEntry
+from modelshelf.generator.render.escape import finalize, one_line, web_url
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +45,14 @@ class Group:
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, finalize=finalize,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters["web_url"] = web_url
+    env.filters["one_line"] = one_line
+    # `tojson` writes an emoji as a \ud83d\ude80 surrogate pair, which mkdocs' (lib)yaml front-matter parser refuses:
+    # the page then lost its title and showed its front matter as text. Raw UTF-8 is valid JSON and YAML.
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+    return env
 
 
 def rel_root(src_uri: str) -> str:

@@ -157,7 +157,7 @@ def test_lunr_query_syntax_does_not_break_the_page(
     _open_home(page, site_url)
     page.locator("#ms-q").fill(query)
     # Regression: the count was read before the next frame rendered this query's results (flaky under load).
-    page.wait_for_function("q => document.getElementById('ms-search').dataset.renderedQuery === q", arg=query)
+    expect(page.locator("#ms-search")).to_have_attribute("data-rendered-query", query)
     count = page.locator(".ms-results__count")
     expect(count).to_have_text(re.compile(r"^\d+ models?$"))
     shown = len(_result_ids(page))
