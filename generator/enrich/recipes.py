@@ -2,9 +2,15 @@
 
 The key covers the recipe and every other file of the model folder except the card and README
 (which do not change the model), the Python version, the versions of the generic tools a recipe may
-import (TOOLS) and those of the model-specific packages its card lists under `source.requires`. A hit
-costs one stat; a miss runs `python recipe.py OUTDIR` in a fresh folder, checks it wrote model.onnx,
-and moves the result into the cache with one atomic rename.
+import (TOOLS) and those of the model-specific packages its card lists under `source.requires`.
+
+A miss runs `python recipe.py OUTDIR` in the sandbox's jail (`sandbox.Jail`: no network, a
+read-only copy of the model folder, OUTDIR the only writable path, a scrubbed environment, limits
+on memory, CPU time, file size and processes, every process gone when it ends). The build alone
+writes the cache: it checks what the script left in OUTDIR (regular files and folders only, at most
+MAX_OUTPUT_FILES), copies it into a fresh entry with a `manifest.json` (the key and the SHA-256 of
+every file) and renames the entry into place. A hit re-checks the manifest: an entry whose key or
+files do not match is discarded and the script runs again.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -36,7 +43,11 @@ NOT_INPUTS = {"card.yaml", "README.md"}
 # Address space of a recipe or evaluation script. Generous: torch reserves far more virtual memory than it
 # touches (the MiniLM recipe peaks at about 1.2 GB resident and runs under this limit).
 SCRIPT_MEMORY_MB = 8192
+SCRIPT_FILE_MB = 2048  # largest file a recipe or evaluation script may write (RLIMIT_FSIZE)
+SCRIPT_PROCESSES = 512  # processes and threads of a script, all together (RLIMIT_NPROC, as the jail's user)
 LOG_BYTES = 1 << 20  # how much of a script's output its .log keeps (the end)
+MAX_OUTPUT_FILES = 1000  # files and folders a script may leave in OUTDIR
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -100,42 +111,149 @@ class ScriptWroteNothing(Exception):
     """Raised by run_in_clean_folder when the script succeeds without writing the file it must write."""
 
 
+class ScriptBadOutput(Exception):
+    """Raised by run_in_clean_folder when the script leaves something other than regular files and folders in OUTDIR."""
+
+
+class ScriptNotRun(Exception):
+    """Raised by run_in_clean_folder when there is no sandbox here and the operator has not said scripts are trusted."""
+
+
+NO_SANDBOX_HINT = ("install bubblewrap (apt-get install bubblewrap) so that contributor code runs in a sandbox, or set "
+                   f"{sandbox.TRUST_VARIABLE}=1 if you trust every recipe and evaluation script")
+
+
 def run_in_clean_folder(card: Card, script: str, dest: Path, expect: str, *, timeout: float,
                         memory_mb: int | None = SCRIPT_MEMORY_MB) -> tuple[bool, float]:
-    """Run `python SCRIPT OUTDIR` in the sandbox, in a fresh copy of the model folder, and move OUTDIR to `dest` atomically.
+    """Run `python SCRIPT OUTDIR` in the sandbox's jail, in a fresh copy of the model folder, and cache OUTDIR as `dest`.
 
-    Returns (cached, seconds). When dest/expect exists already nothing runs. A failed run leaves
-    no trace in the cache.
+    `dest.name` is the cache key. Returns (cached, seconds). When `dest` is a verified entry with
+    `expect` in it nothing runs; an entry that fails verification is removed first. A failed run
+    leaves no trace in the cache.
     """
-    if (dest / expect).is_file():
-        return True, 0.0
+    if dest.exists():
+        problem = verify_entry(dest, expect)
+        if problem is None:
+            return True, 0.0
+        log.warning("discarding the cache entry %s: %s", dest, problem)
+        shutil.rmtree(dest, ignore_errors=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with sandbox.clean_folder("modelshelf-run-") as work:
         src = work / "src"
         out = work / "out"
-        shutil.copytree(card.folder, src, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(card.folder, src, ignore=shutil.ignore_patterns("__pycache__"), symlinks=True)
         out.mkdir()
-        # No CPU-time limit: torch uses several threads in places, so CPU time may exceed the wall clock.
-        proc = sandbox.run(sandbox.python(str(src / script), str(out)), cwd=work,
-                           limits=sandbox.RunLimits(seconds=timeout, memory_mb=memory_mb), tail_bytes=LOG_BYTES)
+        limits = sandbox.RunLimits(seconds=timeout, memory_mb=memory_mb, file_mb=SCRIPT_FILE_MB, processes=SCRIPT_PROCESSES,
+                                   # a backstop if the build dies: torch may use every core, so CPU time can pass the wall clock
+                                   cpu_seconds=timeout * (os.cpu_count() or 1) + 1)
+        try:
+            proc = sandbox.run(sandbox.python(str(src / script), str(out)), cwd=work, limits=limits, tail_bytes=LOG_BYTES,
+                               jail=sandbox.Jail(readable=(src,), writable=(out,)))
+        except sandbox.SandboxUnavailable as exc:
+            raise ScriptNotRun(str(exc)) from None
         if proc.timed_out:
             raise ScriptTimedOut(script)
         if proc.returncode != 0:
-            raise ScriptFailed(proc.returncode, proc.tail(15))
-        if not (out / expect).is_file():
+            tail = proc.tail(15)
+            if proc.signal_name == "SIGXFSZ":
+                tail.append(f"(stopped: it wrote a file larger than {SCRIPT_FILE_MB} MB, the limit for one file)")
+            raise ScriptFailed(proc.returncode, tail)
+        files = _script_outputs(out)
+        if expect not in files:
             raise ScriptWroteNothing(expect)
         seconds = proc.seconds
-        (out / f"{Path(script).stem}.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
-        (out / "meta.json").write_text(json.dumps({"id": card.id, "script": script, "seconds": round(seconds, 3),
-                                                   "peak_mb": proc.peak_mb}), encoding="utf-8")
         staged = Path(tempfile.mkdtemp(prefix=".tmp-", dir=dest.parent))
-        shutil.rmtree(staged)
-        shutil.move(str(out), staged)
         try:
+            hashes = {rel: _copy_hashed(out / rel, staged / rel) for rel in files}
+            own = {f"{Path(script).stem}.log": (proc.stdout + proc.stderr).encode("utf-8", "replace"),
+                   "meta.json": json.dumps({"id": card.id, "script": script, "seconds": round(seconds, 3),
+                                            "peak_mb": proc.peak_mb}).encode()}
+            for rel, data in own.items():
+                (staged / rel).write_bytes(data)
+                hashes[rel] = hashlib.sha256(data).hexdigest()
+            (staged / MANIFEST).write_text(json.dumps({"key": dest.name, "files": hashes}, sort_keys=True, indent=1),
+                                           encoding="utf-8")
             os.replace(staged, dest)
-        except OSError:  # another build cached the same key meanwhile
+        except OSError:  # another build cached the same key meanwhile (or the disk is full)
             shutil.rmtree(staged, ignore_errors=True)
+            if verify_entry(dest, expect) is not None:
+                raise
     return False, seconds
+
+
+def _script_outputs(out: Path) -> list[str]:
+    """The regular files a script left in `out` (relative POSIX paths); raises ScriptBadOutput for anything else.
+
+    Everything is checked with lstat, never followed: a symbolic link could point the build at
+    a file outside OUTDIR, a FIFO would block it, a device would read forever.
+    """
+    files: list[str] = []
+    count = 0
+    for folder, dirs, names in os.walk(out, followlinks=False):
+        for name in [*dirs, *names]:
+            path = Path(folder) / name
+            rel = path.relative_to(out).as_posix()
+            count += 1
+            if count > MAX_OUTPUT_FILES:
+                raise ScriptBadOutput(f"it left more than {MAX_OUTPUT_FILES} files and folders in OUTDIR")
+            mode = path.lstat().st_mode
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode):
+                kind = "a symbolic link" if stat.S_ISLNK(mode) else "a special file"
+                raise ScriptBadOutput(f"{rel} in OUTDIR is {kind}; write regular files only")
+            if rel == MANIFEST:
+                raise ScriptBadOutput(f"{MANIFEST} in OUTDIR: the name is reserved for the build's cache")
+            files.append(rel)
+    return sorted(files)
+
+
+def _copy_hashed(src: Path, dst: Path) -> str:
+    """Copy one regular file (never following a link) and return its SHA-256."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256()
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fin, open(dst, "xb") as fout:
+        while chunk := fin.read(1 << 20):
+            h.update(chunk)
+            fout.write(chunk)
+    return h.hexdigest()
+
+
+def verify_entry(dest: Path, expect: str) -> str | None:
+    """Why the cache entry `dest` cannot be used (None: it can): its manifest must name its key and every file's SHA-256."""
+    try:
+        manifest = json.loads((dest / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+        if manifest.get("key") != dest.name:
+            return f"its manifest is for the key {str(manifest.get('key'))[:12]}, not {dest.name[:12]}"
+        if expect not in files:
+            return f"it has no {expect}"
+        present = set()
+        for folder, dirs, names in os.walk(dest, followlinks=False):
+            for name in [*dirs, *names]:
+                path = Path(folder) / name
+                mode = path.lstat().st_mode
+                if stat.S_ISLNK(mode) or not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                    return f"{path.relative_to(dest).as_posix()} is not a regular file"
+                if stat.S_ISREG(mode):
+                    present.add(path.relative_to(dest).as_posix())
+        if present != {*files, MANIFEST}:
+            return "its files are not those its manifest lists"
+        for rel, digest in files.items():
+            if _sha256(dest / rel) != digest:
+                return f"{rel} does not match the SHA-256 its manifest records"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return f"it has no readable manifest ({exc.__class__.__name__})"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def default_cache_dir(project_dir: Path) -> Path:
@@ -163,6 +281,10 @@ def run_recipe(card: Card, cache_dir: Path, *, timeout: float = 900,
     except ScriptWroteNothing:
         raise RecipeError(f"{card.card_path}: recipe {recipe} finished but wrote no model.onnx "
                           "into the folder it was given") from None
+    except ScriptBadOutput as exc:
+        raise RecipeError(f"{card.card_path}: recipe {recipe} finished but {exc}") from None
+    except ScriptNotRun as exc:
+        raise RecipeError(f"{card.card_path}: recipe {recipe} not run: {exc}\n  hint: {NO_SANDBOX_HINT}") from None
     if cached:
         log.info("recipe cache hit: %s (%s)", card.id, key[:12])
     else:

@@ -5,7 +5,7 @@ random_state=seed, stratify=y if stratify)`, and its raw values go through the c
 numeric preprocessing (`scale`, `normalize`, `cast`) and are reshaped to the first input's
 declared shape, so `sklearn/digits` feeds both a `[N, 64]` pipeline and a `[N, 1, 8, 8]` CNN.
 Anything else (several inputs, text, images that need resizing) is described by an evaluation
-script: `python SCRIPT OUTDIR` in a clean temporary folder writes `OUTDIR/eval.npz` with
+script: `python SCRIPT OUTDIR` in the sandbox's jail (as a recipe) writes `OUTDIR/eval.npz` with
 `input.<name>` arrays, `target` and optionally `reference`; its output is cached by a hash of the
 model folder and the tool versions, like a recipe's.
 """
@@ -22,7 +22,8 @@ from modelshelf.catalog.runtime import processing
 from modelshelf.catalog.runtime.dtypes import NUMERIC
 from modelshelf.catalog.model import Card, EvaluationSplit, Tensor
 
-from modelshelf.generator.enrich.recipes import ScriptFailed, ScriptTimedOut, ScriptWroteNothing, folder_key, run_in_clean_folder
+from modelshelf.generator.enrich.recipes import (NO_SANDBOX_HINT, ScriptBadOutput, ScriptFailed, ScriptNotRun, ScriptTimedOut,
+                                                ScriptWroteNothing, folder_key, run_in_clean_folder)
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +228,10 @@ def run_script(card: Card, script: str, cache_dir: Path, key: str, *, timeout: f
     except ScriptWroteNothing:
         raise SpecProblem(where, f"{script} finished but wrote no eval.npz into the folder it was given",
                           "save the arrays with numpy.savez(Path(sys.argv[1]) / 'eval.npz', ...)") from None
+    except ScriptBadOutput as exc:
+        raise SpecProblem(where, f"{script} finished but {exc}", "write eval.npz as a regular file into OUTDIR") from None
+    except ScriptNotRun as exc:
+        raise SpecProblem(where, f"{script} not run: {exc}", NO_SANDBOX_HINT) from None
     if cached:
         log.info("evaluation data cache hit: %s (%s)", card.id, key[:12])
     else:
