@@ -5,6 +5,11 @@
     python predict.py digit.png              # the input kind's natural file (image: PNG/PGM/PPM/NPY, audio: WAV, ...)
     python predict.py --self-test            # run the card's examples and compare with their outputs
     python predict.py --serve --port 8080    # an HTTP JSON API (needs requirements-serve.txt)
+    python predict.py --timeout 5 --max-memory 1024 x.json   # tighter limits per prediction
+
+Every prediction runs in a worker process with a time limit (--timeout, default 10 s) and a
+memory limit (--max-memory, default 2048 MB beyond the loaded model); past them it stops with
+exit status 4 (503/504 when serving) and a message saying which limit.
 
 It refuses to run when the model file does not match SHA256SUMS. Inputs under "inputs" are the
 model's tensors as the card's examples give them; "raw" values, CSV rows and files go through the
@@ -26,6 +31,7 @@ import json
 import math
 import struct
 import sys
+import threading
 import wave
 import zlib
 from pathlib import Path
@@ -35,6 +41,7 @@ import numpy as np
 
 from . import processing
 from .dtypes import DTYPES, FLOATS, INTS
+from .workers import BoundedRunner, Bounds, InferenceLimitError, WorkerStartError
 
 CONFIG_FORMAT = 1
 _PRIMARY_KINDS = ("tabular", "image", "audio", "bytes", "text", "tensor")
@@ -100,27 +107,48 @@ def _shape_text(shape: Sequence[Any]) -> str:
 class Runner:
     """One loaded model: validates requests against its signature, runs them, post-processes the outputs.
 
-    The model bytes are read once and checked against `config["model_sha256"]` before onnxruntime
-    sees them. Thread-safe: onnxruntime sessions may run concurrently.
+    The model bytes are checked against `config["model_sha256"]` when the Runner is made and again
+    before onnxruntime sees them (the session is made on first use). Thread-safe: onnxruntime
+    sessions may run concurrently. Nothing here bounds a prediction's time or memory: `workers.py`
+    runs a Runner in a worker process that does.
     """
 
-    def __init__(self, config: Mapping[str, Any], model_path: Path, *, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
+    def __init__(self, config: Mapping[str, Any], model_path: Path, *, threads: int | None = None,
+                 memory_arena: bool = True) -> None:
         self.config = dict(config)
-        data = Path(model_path).read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != self.config["model_sha256"]:
-            raise IntegrityError(f"refusing to run: {model_path} has SHA-256 {digest}, but the model's published "
-                                 f"SHA-256 is {self.config['model_sha256']}; download it again")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+        self.model_path = Path(model_path)
+        self.threads = threads
+        self.memory_arena = memory_arena
+        self._check(self.model_path.read_bytes())
+        self._session: Any = None
+        self._lock = threading.Lock()
         self.inputs: list[dict[str, Any]] = list(self.config["inputs"])
         self.outputs: list[dict[str, Any]] = list(self.config["outputs"])
         self.output_names = [t["name"] for t in self.outputs]
+
+    def _check(self, data: bytes) -> None:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != self.config["model_sha256"]:
+            raise IntegrityError(f"refusing to run: {self.model_path} has SHA-256 {digest}, but the model's published "
+                                 f"SHA-256 is {self.config['model_sha256']}; download it again")
+
+    @property
+    def session(self) -> Any:
+        """The onnxruntime session, created on first use (a server's parent process never needs one: its
+        workers have their own) from bytes checked again against the SHA-256."""
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+
+                data = self.model_path.read_bytes()
+                self._check(data)
+                options = ort.SessionOptions()
+                if self.threads:
+                    options.intra_op_num_threads = self.threads
+                options.enable_cpu_mem_arena = self.memory_arena
+                options.log_severity_level = 3
+                self._session = ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+            return self._session
 
     @property
     def model_id(self) -> str:
@@ -274,7 +302,10 @@ class Runner:
             # An image is H x W x C pixels (0..255): the card's preprocessing starts from that layout.
             feeds = {spec["name"]: self.preprocess(spec, read_image(path), layout="HWC")}
             return self.result(feeds, self.run(feeds))
-        request = self.request_from_file(path)
+        return self.predict_request(self.request_from_file(path))
+
+    def predict_request(self, request: Any) -> dict[str, Any]:
+        """predict(), plus an "expected" report when the request carries a card example's "outputs"."""
         answer = self.predict(request)
         if isinstance(request, dict) and isinstance(request.get("outputs"), dict):
             answer["expected"] = compare(answer["outputs"], request["outputs"], float(request.get("tolerance", 1e-4)))
@@ -500,10 +531,16 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
     parser.add_argument("--serve", action="store_true", help="serve a JSON HTTP API (see README.md)")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1; 0.0.0.0 in Docker)")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    parser.add_argument("--workers", type=int, default=2, help="with --serve: model worker processes (default 2)")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads per worker")
+    parser.add_argument("--timeout", type=float, default=Bounds.timeout,
+                        help=f"seconds one prediction may take (default {Bounds.timeout:g}; exit 4, or 504 with --serve)")
+    parser.add_argument("--max-memory", type=int, default=Bounds.memory_mb, metavar="MB",
+                        help=f"memory one prediction may add to the loaded model (default {Bounds.memory_mb}; exit 4, or 503)")
     parser.add_argument("--indent", type=int, default=None, help="indent the JSON output")
     args = parser.parse_args(argv)
     folder = folder or Path.cwd()
+    bounds = Bounds(timeout=args.timeout, memory_mb=args.max_memory, threads=args.threads)
     try:
         runner = load_bundle(folder, threads=args.threads)
     except IntegrityError as exc:
@@ -511,26 +548,47 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
         return 3
     if args.serve:
         from . import server  # only here: it needs requirements-serve.txt
-        server.serve(runner, host=args.host, port=args.port)
+        server.serve(runner, host=args.host, port=args.port, limits=server.Limits(
+            workers=args.workers, timeout=args.timeout, memory_mb=args.max_memory, threads=args.threads))
         return 0
-    if args.self_test:
-        ok, reports = self_test(runner)
-        summary = {"model": runner.model_id, "version": runner.version, "ok": ok, "examples": reports}
-        print(json.dumps(summary, indent=args.indent))
-        return 0 if ok else 1
-    if not args.inputs:
+    if not args.self_test and not args.inputs:
         parser.error("give an input file, --self-test or --serve")
+    with BoundedRunner(runner, bounds) as bounded:
+        return _run_bounded(bounded, runner, args)
+
+
+def _run_bounded(bounded: BoundedRunner, runner: Runner, args: argparse.Namespace) -> int:
+    """--self-test or the input files, each prediction in a worker process with a time and memory limit."""
+    try:
+        if args.self_test:
+            ok, reports = bounded.self_test()
+            summary = {"model": runner.model_id, "version": runner.version, "ok": ok, "examples": reports}
+            print(json.dumps(summary, indent=args.indent))
+            return 0 if ok else 1
+    except InferenceLimitError as exc:
+        print(f"predict.py: --self-test: {exc}", file=sys.stderr)
+        return 4
+    except WorkerStartError as exc:
+        print(f"predict.py: {exc}", file=sys.stderr)
+        return 3
     status = 0
     for path in args.inputs:
         try:
-            answer = runner.predict_file(path)
+            answer = bounded.predict_file(path)
         except InputError as exc:
             print(f"predict.py: {path}: {exc}\nexpected: {json.dumps(exc.expected)}", file=sys.stderr)
-            status = 2
+            status = max(status, 2)
             continue
-        except (OSError, ValueError) as exc:
+        except InferenceLimitError as exc:
             print(f"predict.py: {path}: {exc}", file=sys.stderr)
-            status = 2
+            status = 4
+            continue
+        except WorkerStartError as exc:
+            print(f"predict.py: {exc}", file=sys.stderr)
+            return 3
+        except (OSError, ValueError, RuntimeError) as exc:
+            print(f"predict.py: {path}: {exc}", file=sys.stderr)
+            status = max(status, 2)
             continue
         print(json.dumps(answer, indent=args.indent))
     return status

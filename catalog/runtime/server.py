@@ -6,21 +6,27 @@ Meant to sit behind a load balancer:
   preprocessing) and answers the outputs plus the card's postprocessing. A request that does not
   fit the model's signature (missing, extra, wrong dtype, wrong shape, not JSON) gets 400 with the
   expected signature.
-- Request bodies are capped (413), in-flight predictions are capped (503 with Retry-After past the
-  cap, before the body is read), a client that is slow to send its request head or body is cut off
-  (connection closed, or 408), and uvicorn's own connection cap is a backstop.
-- `GET /healthz` (the process answers), `GET /readyz` (the model is loaded and warmed up; 503 while
-  starting or shutting down), `GET /v1/signature`, `GET /openapi.json` (OpenAPI 3.1).
+- Every prediction runs in a worker process (`workers.py`) with a time limit (504 past it) and a
+  memory limit (503 past it); the worker is then killed and replaced while the others keep serving.
+- Admission control: requests queue for a worker while the expected wait (queue x observed
+  latency / workers) stays under `Limits.max_queue_wait`; past that they get 503 with Retry-After,
+  before the body is read (`max_in_flight`, if set, is a hard cap on top).
+- Request bodies are capped (413), a client that is slow to send its request head or body is cut
+  off (connection closed, or 408), and uvicorn's own connection cap is a backstop.
+- `GET /healthz` (the process answers), `GET /readyz` (503 while starting or shutting down, while no
+  worker is running, or while every worker is stuck on a long prediction), `GET /v1/status` (workers,
+  queue, observed latency), `GET /v1/signature`, `GET /openapi.json` (OpenAPI 3.1).
 - One log line per request: client, method, path, status, bytes, milliseconds.
 
-The runner is duck-typed (see `predict.Runner` in the deploy bundle template): `predict(request)`,
-`signature()`, `model_id`, `version`, `config`. This module imports nothing else from modelshelf,
+The runner is duck-typed (see `predictor.Runner`): `signature()`, `model_id`, `version`, `config`,
+`model_path`; the workers load their own Runner from `config` and `model_path`. This module imports nothing else from modelshelf,
 so the deploy bundle carries it unchanged as `server.py`.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import threading
@@ -29,7 +35,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import h11
 import uvicorn
 from starlette.applications import Starlette
@@ -39,6 +44,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .workers import Bounds, BusyError, InferenceLimitError, WorkerPool
+
 log = logging.getLogger("modelshelf.server")
 
 
@@ -47,8 +54,12 @@ class Limits:
     """What one server process accepts. The defaults suit a small model on a small machine."""
 
     max_body_bytes: int = 1 << 20  # 413 past this
-    max_in_flight: int = 8  # predictions running or waiting for a worker; 503 past this
-    workers: int = 2  # threads running onnxruntime at once
+    max_in_flight: int | None = None  # a hard cap on requests running or queued (None: derived, see WorkerPool)
+    workers: int = 2  # worker processes running onnxruntime
+    timeout: float = Bounds.timeout  # seconds per prediction; 504 past it (the worker is replaced)
+    memory_mb: int = Bounds.memory_mb  # MB a prediction may add to a worker's loaded model; 503 past it
+    threads: int | None = None  # onnxruntime threads per worker (None: CPUs / workers)
+    max_queue_wait: float = 0.5  # seconds of expected queueing accepted before shedding load (503)
     head_timeout: float = 10.0  # seconds for a client to send its request line and headers
     body_timeout: float = 10.0  # seconds to receive the whole body (408 past this)
     keep_alive: int = 5  # seconds an idle keep-alive connection stays open
@@ -70,7 +81,7 @@ async def _read_body(request: Request, limits: Limits) -> bytes:
     if length is not None and (not length.isdigit() or int(length) > limits.max_body_bytes):
         raise _TooLarge
     chunks, size = [], 0
-    with anyio.fail_after(limits.body_timeout):
+    async with asyncio.timeout(limits.body_timeout):
         async for chunk in request.stream():
             size += len(chunk)
             if size > limits.max_body_bytes:
@@ -129,7 +140,10 @@ def openapi_document(runner: Any) -> dict[str, Any]:
                                                    "400": err("not JSON, or the inputs do not fit the signature"),
                                                    "408": err("the request body was not received in time"),
                                                    "413": err("the request body is too large"),
-                                                   "503": err("too many requests in flight; retry after Retry-After seconds")}}},
+                                                   "500": err("the model failed on this input"),
+                                                   "503": err("busy (retry after Retry-After seconds), or the prediction "
+                                                              "exceeded the memory limit"),
+                                                   "504": err("the prediction exceeded the time limit")}}},
             "/v1/signature": {"get": {"summary": "The model's inputs and outputs", "operationId": "signature",
                                       "responses": {"200": ok({"type": "object"}, "names, dtypes and shapes")}}},
             "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz",
@@ -137,6 +151,8 @@ def openapi_document(runner: Any) -> dict[str, Any]:
             "/readyz": {"get": {"summary": "Readiness", "operationId": "readyz",
                                 "responses": {"200": ok(status, "the model is loaded and warm"),
                                               "503": ok(status, "not ready")}}},
+            "/v1/status": {"get": {"summary": "Workers, queue and observed latency", "operationId": "status",
+                                   "responses": {"200": ok({"type": "object"}, "the worker pool's state")}}},
             "/openapi.json": {"get": {"summary": "This document", "operationId": "openapi",
                                       "responses": {"200": ok({"type": "object"}, "OpenAPI 3.1")}}},
         },
@@ -147,34 +163,32 @@ def openapi_document(runner: Any) -> dict[str, Any]:
 # -- the app ---------------------------------------------------------------------------------------
 
 class _State:
-    """Per-app counters, touched only from the event loop thread."""
+    """Per-app state, touched only from the event loop thread."""
 
     def __init__(self) -> None:
         self.ready = False
         self.in_flight = 0
+        self.pool: WorkerPool | None = None
+
+
+_PAYLOAD_STATUS = {"ok": 200, "input": 400, "bad": 400, "error": 500}
 
 
 def create_app(runner: Any, limits: Limits = Limits()) -> ASGIApp:
-    """The ASGI app serving `runner` (already loaded), wrapped in one-line-per-request logging."""
+    """The ASGI app serving `runner` (its model is loaded by the worker processes at startup),
+    wrapped in one-line-per-request logging."""
     state = _State()
-    workers = anyio.CapacityLimiter(limits.workers)
     openapi = json.dumps(openapi_document(runner), separators=(",", ":"))
-
-    def _predict(body: bytes) -> tuple[int, Any]:
-        # Runs in a worker thread: JSON parsing and onnxruntime both stay off the event loop.
-        try:
-            request = json.loads(body)
-        except ValueError as exc:
-            return 400, {"error": f"the body is not JSON: {exc}", "expected": {"inputs": runner.signature()["inputs"]}}
-        try:
-            return 200, runner.predict(request)
-        except ValueError as exc:  # predict.InputError (carries the signature) or a preprocessing problem
-            return 400, {"error": str(exc), "expected": getattr(exc, "expected", {"inputs": runner.signature()["inputs"]})}
+    bounds = Bounds(timeout=limits.timeout, memory_mb=limits.memory_mb, threads=limits.threads)
 
     async def predict(request: Request) -> Response:
-        if state.in_flight >= limits.max_in_flight:
-            busy = f"busy: {state.in_flight} requests in flight (the cap is {limits.max_in_flight}); retry shortly"
-            return _json({"error": busy}, 503, {"Retry-After": "1"})
+        pool = state.pool
+        if pool is None or not state.ready:
+            return _json({"error": "not ready: the model is still loading"}, 503, {"Retry-After": "1"})
+        capacity = pool.capacity()
+        if state.in_flight >= capacity:
+            busy = f"busy: {state.in_flight} requests in flight (the cap is {capacity}); retry shortly"
+            return _json({"error": busy}, 503, {"Retry-After": str(pool.retry_after())})
         state.in_flight += 1
         try:
             try:
@@ -185,8 +199,13 @@ def create_app(runner: Any, limits: Limits = Limits()) -> ASGIApp:
             except TimeoutError:
                 return _json({"error": f"the request body was not received within {limits.body_timeout:g} s"},
                              408, {"Connection": "close"})
-            status, answer = await anyio.to_thread.run_sync(_predict, body, limiter=workers)
-            return _json(answer, status)
+            try:
+                head, payload = await pool.run(body)
+            except BusyError as exc:
+                return _json({"error": str(exc)}, 503, {"Retry-After": str(exc.retry_after)})
+            except InferenceLimitError as exc:
+                return _json({"error": f"{exc}; the worker was replaced, other requests are unaffected"}, exc.status)
+            return Response(payload, status_code=_PAYLOAD_STATUS.get(head["kind"], 500), media_type="application/json")
         finally:
             state.in_flight -= 1
 
@@ -194,9 +213,17 @@ def create_app(runner: Any, limits: Limits = Limits()) -> ASGIApp:
         return _json({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if not state.ready:
+        if not state.ready or state.pool is None:
             return _json({"status": "not ready"}, 503)
+        reason = state.pool.not_ready()
+        if reason:
+            return _json({"status": "not ready", "reason": reason}, 503)
         return _json({"status": "ready", "model": runner.model_id, "version": runner.version})
+
+    async def status(request: Request) -> Response:
+        pool = state.pool
+        return _json({"model": runner.model_id, "version": runner.version, "ready": state.ready,
+                      "in_flight": state.in_flight, **(pool.status() if pool else {})})
 
     async def signature(request: Request) -> Response:
         return _json({"model": runner.model_id, "version": runner.version, **runner.signature(),
@@ -208,24 +235,27 @@ def create_app(runner: Any, limits: Limits = Limits()) -> ASGIApp:
 
     async def index(request: Request) -> Response:
         return _json({"model": runner.model_id, "version": runner.version,
-                      "endpoints": ["POST /v1/predict", "GET /v1/signature", "GET /openapi.json", "GET /healthz", "GET /readyz"]})
-
-    def _warm_up() -> None:
-        examples = runner.config.get("examples") or []
-        if examples:
-            runner.predict({"inputs": examples[0]["inputs"]})
+                      "endpoints": ["POST /v1/predict", "GET /v1/signature", "GET /openapi.json", "GET /healthz", "GET /readyz",
+                                    "GET /v1/status"]})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(_warm_up)
+        pool = WorkerPool(runner.config, runner.model_path, size=limits.workers, bounds=bounds,
+                          max_queue_wait=limits.max_queue_wait, max_in_flight=limits.max_in_flight)
+        await pool.start()  # each worker loads the model and runs the first example
+        state.pool = pool
         state.ready = True
-        log.info("ready: %s %s", runner.model_id, runner.version)
-        yield
-        state.ready = False
+        log.info("ready: %s %s (%d workers, %g s and %d MB per prediction)", runner.model_id, runner.version,
+                 limits.workers, limits.timeout, limits.memory_mb)
+        try:
+            yield
+        finally:
+            state.ready = False
+            await pool.close()
 
     app = Starlette(routes=[
         Route("/", index), Route("/v1/predict", predict, methods=["POST"]), Route("/predict", predict, methods=["POST"]),
-        Route("/v1/signature", signature), Route("/openapi.json", openapi_json),
+        Route("/v1/signature", signature), Route("/openapi.json", openapi_json), Route("/v1/status", status),
         Route("/healthz", healthz), Route("/readyz", readyz),
     ], lifespan=lifespan)
     return _AccessLog(app)
@@ -305,6 +335,10 @@ def serve(runner: Any, *, host: str = "127.0.0.1", port: int = 8080, limits: Lim
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
     log.info("serving %s %s on http://%s:%d (POST /v1/predict, GET /openapi.json)", runner.model_id, runner.version, host, port)
+    # What is loaded now lives as long as the server: keep the cyclic GC from walking it again and again
+    # (the `modelshelf` command has imported much more than the server needs).
+    gc.collect()
+    gc.freeze()
     uvicorn.Server(server_config(runner, host=host, port=port, limits=limits)).run()
 
 

@@ -84,7 +84,8 @@ def test_health_readiness_signature_and_openapi(server: BackgroundServer) -> Non
     assert status == 200 and doc["openapi"].startswith("3.1")
     x = doc["components"]["schemas"]["PredictRequest"]["properties"]["inputs"]["properties"]["x"]
     assert x["items"] == {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
-    assert set(doc["paths"]["/v1/predict"]["post"]["responses"]) == {"200", "400", "408", "413", "503"}
+    # 500 (the model failed on this input) and 504 (time limit) came with bounded inference (issue 12).
+    assert set(doc["paths"]["/v1/predict"]["post"]["responses"]) == {"200", "400", "408", "413", "500", "503", "504"}
 
 
 EXPECTED = {"inputs": [{"name": "x", "dtype": "float32", "shape": ["batch", 4]}]}
@@ -249,3 +250,222 @@ def test_modelshelf_serve_model_command(site: Path, tmp_path: Path) -> None:
     assert proc.returncode in (0, -15), out
     assert "Application shutdown complete" in out, "SIGTERM shuts down gracefully"
     assert '"POST /v1/predict" 200' in out, "each request is logged"
+
+
+# -- bounded inference (issue 12, attack class 3) ----------------------------------------------------
+# `value_bomb_model` is 529 bytes and cheap on the smoke run's zeros, but its cost is set by input
+# values: `shape` sizes a ConstantOfShape, `trips` counts a Loop. Before worker processes, two spin
+# requests hung both server threads while /readyz said ready, and one 50-byte request raised the
+# server's RSS by ~900 MB for good.
+
+def _make_onnx() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_onnx", Path(__file__).parents[1] / "fixtures" / "onnx" / "make_onnx.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tensor(name: str, dtype: str, shape: list[Any]) -> dict[str, Any]:
+    return {"name": name, "dtype": dtype, "shape": shape, "kind": None, "features": []}
+
+
+def bomb_files(folder: Path) -> tuple[dict[str, Any], Path]:
+    """The value bomb as a runtime config (model.json) and its file."""
+    import hashlib
+
+    data = _make_onnx().value_bomb_model().SerializeToString()
+    path = folder / "model.onnx"
+    path.write_bytes(data)
+    config = {"format": runtime.CONFIG_FORMAT, "id": "acme/value-bomb", "version": "1.0.0", "name": "Value bomb",
+              "task": "tensor", "model_file": "model.onnx", "model_sha256": hashlib.sha256(data).hexdigest(),
+              "model_size": len(data), "inputs": [_tensor("shape", "int64", [2]), _tensor("trips", "int64", [1])],
+              "outputs": [_tensor("total", "float32", [1]), _tensor("acc", "float32", [1])],
+              "preprocessing": [], "postprocessing": [], "labels": [],
+              "examples": [{"inputs": {"shape": [3, 4], "trips": [3]}, "outputs": {"total": [12.0], "acc": [8.0]},
+                            "tolerance": 1e-4}]}
+    return config, path
+
+
+GOOD = {"inputs": {"shape": [3, 4], "trips": [3]}}  # 12 ones, 3 doublings
+MEMORY_BOMB = {"inputs": {"shape": [100000, 100000], "trips": [1]}}  # 40 GB, in 55 bytes of JSON
+BIG = {"inputs": {"shape": [10000, 20000], "trips": [1]}}  # 800 MB: within the limit, but must not stay
+SPIN = {"inputs": {"shape": [1, 1], "trips": [10**12]}}  # hours
+
+
+@pytest.fixture(scope="module")
+def bomb_runner(tmp_path_factory: pytest.TempPathFactory) -> runtime.Runner:
+    config, path = bomb_files(tmp_path_factory.mktemp("bomb"))
+    return runtime.Runner(config, path)
+
+
+def _rss_mb(pid: int) -> float:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
+
+
+def test_input_value_bombs_get_503_and_504_and_others_keep_being_served(bomb_runner: runtime.Runner) -> None:
+    """Regression (issue 12): a request whose values ask for 40 GB or for hours is cut off by the memory
+    and time limits with a clear body; the worker is replaced and other clients keep being served."""
+    with BackgroundServer(bomb_runner, limits=Limits(workers=2, timeout=1.5, memory_mb=512)) as server:
+        url = f"{server.url}/v1/predict"
+        assert post(url, json.dumps(GOOD)) == (200, {"model": "acme/value-bomb", "version": "1.0.0",
+                                                     "outputs": {"total": [12.0], "acc": [8.0]}})
+        assert len(json.dumps(MEMORY_BOMB)) < 60
+        assert post(url, json.dumps(MEMORY_BOMB)) == (503, {
+            "error": "the prediction needed more than the limit of 512 MB of memory; the worker was replaced, "
+                     "other requests are unaffected"})
+        # A spin on one worker while another client is served by the other.
+        spun: list[tuple[int, Any]] = []
+        spinner = threading.Thread(target=lambda: spun.append(post(url, json.dumps(SPIN))))
+        spinner.start()
+        served = [post(url, json.dumps(GOOD))[0] for _ in range(5)]
+        spinner.join(timeout=30)
+        assert served == [200] * 5
+        assert spun == [(504, {"error": "the prediction did not finish within the time limit of 1.5 s; the worker was "
+                                        "replaced, other requests are unaffected"})]
+        status = get(f"{server.url}/v1/status")[1]
+        assert status["replaced"] == 2 and "time limit" in status["last_replacement"]
+        deadline = time.monotonic() + 30
+        while len(get(f"{server.url}/v1/status")[1]["workers"]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(get(f"{server.url}/v1/status")[1]["workers"]) == 2, "the replaced workers are back"
+        assert post(url, json.dumps(GOOD))[0] == 200
+
+
+def test_readyz_is_not_ready_while_every_worker_is_stuck(bomb_runner: runtime.Runner) -> None:
+    """Regression (issue 12): two spin requests hung both workers and /readyz still said ready."""
+    with BackgroundServer(bomb_runner, limits=Limits(workers=2, timeout=4.0)) as server:
+        assert get(f"{server.url}/readyz")[0] == 200
+        spins = [threading.Thread(target=post, args=(f"{server.url}/v1/predict", json.dumps(SPIN))) for _ in range(2)]
+        for t in spins:
+            t.start()
+        seen: list[Any] = []
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            status, body = get(f"{server.url}/readyz")
+            if status == 503:
+                seen.append(body)
+                break
+            time.sleep(0.1)
+        assert seen and seen[0]["status"] == "not ready", "readyz says not ready while both workers are stuck"
+        assert seen[0]["reason"].startswith("all 2 model workers are busy with predictions running for over")
+        for t in spins:
+            t.join(timeout=30)
+        deadline = time.monotonic() + 30
+        while get(f"{server.url}/readyz")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert get(f"{server.url}/readyz")[0] == 200, "ready again once the workers are replaced"
+        assert post(f"{server.url}/v1/predict", json.dumps(GOOD))[0] == 200
+
+
+def test_a_large_prediction_does_not_keep_its_memory(bomb_runner: runtime.Runner) -> None:
+    """Regression (issue 12): one 50-byte request raised the server's RSS to 893 MB, where it stayed."""
+    with BackgroundServer(bomb_runner, limits=Limits(workers=1, memory_mb=1536)) as server:
+        status, answer = post(f"{server.url}/v1/predict", json.dumps(BIG))
+        assert status == 200 and answer["outputs"]["total"][0] > 1e8
+        workers = get(f"{server.url}/v1/status")[1]["workers"]
+        assert workers and all(_rss_mb(w["pid"]) < 400 for w in workers), [(w, _rss_mb(w["pid"])) for w in workers]
+
+
+def test_requests_queue_below_saturation_and_are_shed_past_it(runner: runtime.Runner, bomb_runner: runtime.Runner) -> None:
+    """Admission control: 16 clients at once on the default limits all get 200 (they queue briefly); with
+    predictions of ~50 ms and a 0.1 s queue budget, 120 clients at once are partly shed with 503."""
+    def burst(server: BackgroundServer, body: bytes, clients: int, each: int) -> list[int]:
+        statuses: list[int] = []
+        lock, start = threading.Lock(), threading.Barrier(clients)
+
+        def one() -> None:
+            start.wait()
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+            for _ in range(each):
+                conn.request("POST", "/v1/predict", body=body, headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                payload = json.loads(resp.read())
+                with lock:
+                    statuses.append(resp.status)
+                if resp.status == 503:
+                    assert payload["error"].startswith("busy: ") and int(resp.getheader("Retry-After") or 0) >= 1
+            conn.close()
+
+        threads = [threading.Thread(target=one) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        return statuses
+
+    example = json.dumps({"inputs": runner.config["examples"][0]["inputs"]}).encode()
+    with BackgroundServer(runner) as server:
+        assert burst(server, example, 16, 10) == [200] * 160
+    slow = json.dumps({"inputs": {"shape": [1, 1], "trips": [75_000]}}).encode()
+    with BackgroundServer(bomb_runner, limits=Limits(workers=2, max_queue_wait=0.1)) as server:
+        for _ in range(10):  # the queue bound follows the observed latency: let the server see ~50 ms predictions
+            assert post(f"{server.url}/v1/predict", slow)[0] == 200
+        statuses = burst(server, slow, 120, 1)
+        assert set(statuses) == {200, 503}, statuses
+        assert get(f"{server.url}/readyz")[0] == 200
+
+
+def _bundle(folder: Path) -> Path:
+    """A deploy bundle of the value bomb, laid out as generator/bundle makes one: runtime/ copied verbatim."""
+    import hashlib
+    import shutil
+
+    from modelshelf.catalog import runtime as runtime_package
+
+    folder.mkdir(parents=True)
+    config, path = bomb_files(folder)
+    shutil.copytree(Path(runtime_package.__file__).parent, folder / "runtime", ignore=shutil.ignore_patterns("__pycache__"))
+    template = Path(__file__).parents[2] / "generator" / "bundle" / "templates" / "predict.py"
+    shutil.copy(template, folder / "predict.py")
+    (folder / "model.json").write_text(json.dumps(config))
+    (folder / "SHA256SUMS").write_text(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  model.onnx\n")
+    for name, request in [("good", GOOD), ("memory", MEMORY_BOMB), ("spin", SPIN)]:
+        (folder / f"{name}.json").write_text(json.dumps(request))
+    return folder
+
+
+def test_predict_py_bounds_each_input(tmp_path: Path) -> None:
+    """Regression (issue 12): `python predict.py` ran a spin input forever and a memory bomb until the OOM killer;
+    now each input runs in a worker with --timeout and --max-memory, exit status 4, and the next input still runs."""
+    bundle = _bundle(tmp_path / "bundle")
+    proc = subprocess.run([sys.executable, "predict.py", "good.json", "memory.json", "spin.json", "good.json",
+                           "--timeout", "1", "--max-memory", "512"], cwd=bundle, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 4, proc.stderr
+    answers = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [a["outputs"] for a in answers] == [{"total": [12.0], "acc": [8.0]}] * 2
+    assert "predict.py: memory.json: the prediction needed more than the limit of 512 MB of memory\n" in proc.stderr
+    assert "predict.py: spin.json: the prediction did not finish within the time limit of 1 s\n" in proc.stderr
+    selftest = subprocess.run([sys.executable, "predict.py", "--self-test"], cwd=bundle, capture_output=True, text=True,
+                              timeout=120)
+    assert selftest.returncode == 0 and json.loads(selftest.stdout)["ok"] is True, selftest.stderr
+
+
+def test_modelshelf_run_bounds_each_input(tmp_path: Path) -> None:
+    """Regression (issue 12): `modelshelf run` on a value bomb, through the real client from a folder site."""
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from modelshelf.catalog.client.cli import cli
+
+    site = tmp_path / "site"
+    (site / "files").mkdir(parents=True)
+    config, path = bomb_files(site / "files")
+    data = path.read_bytes()
+    card = {"id": config["id"], "version": "1.0.0", "name": "Value bomb", "task": "tensor",
+            "inputs": [{"name": "shape", "dtype": "int64", "shape": [2]}, {"name": "trips", "dtype": "int64", "shape": [1]}],
+            "outputs": [{"name": "total", "dtype": "float32", "shape": [1]}, {"name": "acc", "dtype": "float32", "shape": [1]}]}
+    entry = {"id": config["id"], "version": "1.0.0", "task": "tensor", "card": card, "files": [
+        {"name": "model.onnx", "kind": "onnx", "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+         "url": "files/model.onnx"}]}
+    (site / "catalog.json").write_text(json.dumps({"format_version": 1, "models": [entry]}))
+    for name, request in [("good", GOOD), ("spin", SPIN)]:
+        (tmp_path / f"{name}.json").write_text(json.dumps(request))
+    result = CliRunner().invoke(cli, ["run", config["id"], str(tmp_path / "spin.json"), str(tmp_path / "good.json"),
+                                      "--timeout", "1", "--site", str(site), "--cache-dir", str(tmp_path / "home")])
+    assert result.exit_code == 4, result.output
+    assert f"error: {tmp_path / 'spin.json'}: the prediction did not finish within the time limit of 1 s" in result.output
+    assert '"outputs": {"total": [12.0], "acc": [8.0]}' in result.output
