@@ -1,7 +1,9 @@
 """What the deploy commands of the CLI (`run`, `serve ORG/NAME`, `search`, `list`, `info`) call:
 a loaded runtime for a pulled model, and the text or JSON those commands print.
 
-Library code: nothing here prints or exits; the CLI does.
+Library code: nothing here prints or exits; the CLI does. Every catalog string in the text output
+goes through `printable` (the catalog is not trusted: an escape sequence in a summary must not reach
+the terminal), and every catalog value is read as if it could be of any type.
 """
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import json
 import logging
 from typing import Any
 
-from modelshelf.catalog.client.download import Client, ModelRow
+from modelshelf.catalog.client.download import Client, ModelRow, as_list, as_mapping
+from modelshelf.catalog.client.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -27,22 +30,23 @@ def load_runner(client: Client, model_ref: str) -> Any:
 
 
 def _metrics_text(model: dict[str, Any]) -> str:
-    card = model.get("card") or {}
-    return ", ".join(f"{m.get('name')}={m.get('value')}" for m in card.get("metrics") or [] if isinstance(m, dict))
+    metrics = as_list(as_mapping(model.get("card")).get("metrics"))
+    return printable(", ".join(f"{m.get('name')}={m.get('value')}" for m in metrics if isinstance(m, dict)))
 
 
 def format_search(models: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([{"id": m.get("id"), "version": m.get("version"), "task": m.get("task"),
-                            "summary": (m.get("card") or {}).get("summary"), "page": m.get("page")} for m in models], indent=1)
+                            "summary": as_mapping(m.get("card")).get("summary"), "page": m.get("page")}
+                           for m in models], indent=1)
     if not models:
         return "no models match"
     lines = []
     for m in models:
-        card = m.get("card") or {}
+        card = as_mapping(m.get("card"))
         metrics = _metrics_text(m)
-        lines.append(f"{m.get('id')}@{m.get('version')}  [{m.get('task')}]{'  ' + metrics if metrics else ''}")
-        lines.append(f"    {card.get('summary', '')}")
+        lines.append(printable(f"{m.get('id')}@{m.get('version')}  [{m.get('task')}]") + (f"  {metrics}" if metrics else ""))
+        lines.append(f"    {printable(card.get('summary', ''))}")
     lines.append(f"{len(models)} model{'s' if len(models) != 1 else ''}")
     return "\n".join(lines)
 
@@ -54,35 +58,41 @@ def format_list(rows: list[ModelRow], fmt: str) -> str:
     if not rows:
         return "no models"
     width = max(len(f"{r.model_id}@{r.version}") for r in rows)
-    lines = [f"{f'{r.model_id}@{r.version}':<{width}}  {('cached: ' + ','.join(r.cached)) if r.cached else '':<20}  {r.task}"
-             for r in rows]
+    lines = [f"{f'{r.model_id}@{r.version}':<{width}}  {('cached: ' + ','.join(r.cached)) if r.cached else '':<20}  "
+             f"{printable(r.task)}" for r in rows]
     return "\n".join(lines)
 
 
+def _cached(client: Client, entry: dict[str, Any], kind: Any) -> str | None:
+    try:
+        path = client.cached_path(entry["id"], entry["version"], kind) if isinstance(kind, str) else None
+    except ValueError:  # not a kind the cache can name a file after
+        return None
+    return str(path) if path else None
+
+
 def format_info(client: Client, entry: dict[str, Any], fmt: str) -> str:
-    card = entry.get("card") or {}
-    files = []
-    for f in entry.get("files", []):
-        cached = client.cached_path(entry["id"], entry["version"], f["kind"])
-        files.append({**f, "cached": str(cached) if cached else None})
+    card = as_mapping(entry.get("card"))
+    files = [{**f, "cached": _cached(client, entry, f.get("kind"))} for f in as_list(entry.get("files")) if isinstance(f, dict)]
     info = {"id": entry["id"], "version": entry["version"], "name": card.get("name"), "summary": card.get("summary"),
             "task": entry.get("task"), "license": card.get("license"), "page": client.site_url + str(entry.get("page", "")),
             "signature": entry.get("signature"), "labels": card.get("labels") or [], "metrics": card.get("metrics") or [],
             "files": files}
     if fmt == "json":
         return json.dumps(info, indent=1)
-    sig = entry.get("signature") or {}
-    lines = [f"{info['id']}@{info['version']}: {info['name']}", f"  {info['summary']}",
-             f"  task: {info['task']}   licence: {info['license']}", f"  page: {info['page']}"]
+    sig = as_mapping(entry.get("signature"))
+    p = printable
+    lines = [f"{info['id']}@{info['version']}: {p(info['name'])}", f"  {p(info['summary'])}",
+             f"  task: {p(info['task'])}   licence: {p(info['license'])}", f"  page: {p(info['page'])}"]
     for side in ("inputs", "outputs"):
-        for t in sig.get(side, []):
-            shape = "[" + ", ".join("?" if d is None else str(d) for d in t["shape"]) + "]"
-            lines.append(f"  {side[:-1] if side == 'inputs' else 'output'}: {t['name']} {t['dtype']} {shape}")
+        for t in (as_mapping(t) for t in as_list(sig.get(side))):
+            shape = "[" + ", ".join("?" if d is None else str(d) for d in as_list(t.get("shape"))) + "]"
+            lines.append(p(f"  {side[:-1] if side == 'inputs' else 'output'}: {t.get('name')} {t.get('dtype')} {shape}"))
     if info["metrics"]:
         lines.append("  metrics (from the card): " + _metrics_text(entry))
     lines.append("  files:")
     for f in files:
-        lines.append(f"    {f['name']:<40} {f['size']:>12} bytes  sha256 {f['sha256']}")
+        lines.append(p(f"    {f.get('name')!s:<40} {f.get('size')!s:>12} bytes  sha256 {f.get('sha256')}"))
         lines.append(f"    {'':<40} {'cached at ' + f['cached'] if f['cached'] else 'not cached'}")
     return "\n".join(lines)
 

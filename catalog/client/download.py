@@ -31,8 +31,8 @@ import yaml
 
 from modelshelf.catalog.client.cache import Cache, Ref, default_cache_root
 from modelshelf.catalog.client.errors import (CatalogUnavailable, DownloadError, HashMismatch, IncompleteDownload, ModelNotFound,
-                                               NotInCache,
-                     RedirectRefused, VersionNotFound)
+                                               NotInCache, RedirectRefused, VersionNotFound)
+from modelshelf.catalog.client.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,16 @@ DEFAULT_SITE_URL = "http://127.0.0.1:8000/"
 CATALOG_FORMAT = 1
 _CHUNK = 1 << 16
 _CATALOG_LIMIT = 256 << 20
-_MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9._-]*$")
+_CATALOG_MAX_DEPTH = 64  # a real catalog is about 12 levels deep; json and every walk below recurse
+# Every catalog field that reaches the filesystem (refs/<org>/<name>/<version>/<kind>.json, blobs/<sha256>) or a
+# message is checked against these before use: the catalog is written by whoever controls the site.
+_MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}/[a-z0-9][a-z0-9._-]{0,63}$")
+_VERSION = re.compile(r"^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})"
+                      r"(-[0-9A-Za-z.-]{1,40})?(\+[0-9A-Za-z.-]{1,40})?$")
+_KIND = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_MAX_FILE_SIZE = 1 << 40
 
 Progress = Callable[[str, int, int], None]  # (file name, bytes so far, total bytes)
 
@@ -100,15 +108,57 @@ def parse_model_ref(ref: str, version: str | None = None) -> tuple[str, str | No
     """'org/name@1.0.0' -> ('org/name', '1.0.0'); a separate `version` wins over one in the string."""
     model_id, _, at_version = ref.partition("@")
     if not _MODEL_ID.match(model_id):
-        raise ModelNotFound(f"{ref!r} is not a model id; ids look like ORG/NAME or ORG/NAME@VERSION, "
+        raise ModelNotFound(f"{printable(repr(ref))} is not a model id; ids look like ORG/NAME or ORG/NAME@VERSION, "
                             "e.g. modelshelf/iris-logreg@1.0.0")
-    return model_id, version or at_version or None
+    version = version or at_version or None
+    if version is not None and not is_version(version):
+        raise VersionNotFound(f"{printable(repr(version))} is not a version; versions look like 1.0.0 "
+                              "(MAJOR.MINOR.PATCH), e.g. modelshelf/iris-logreg@1.0.0")
+    return model_id, version
+
+
+def is_version(value: object) -> bool:
+    """True for a semantic version the client will use in a cache path (no '/', '..' or other surprises)."""
+    return isinstance(value, str) and bool(_VERSION.match(value))
 
 
 def _version_key(version: str) -> tuple[Any, ...]:
     core, _, pre = version.partition("-")
-    nums = tuple(int(p) if p.isdigit() else 0 for p in core.split("+")[0].split("."))
+    # Short digit runs only: int() of a 5,000-digit string raises instead of sorting.
+    nums = tuple(int(p) if p.isdigit() and len(p) < 19 else 0 for p in core.split("+")[0].split("."))
     return nums, pre == "", pre
+
+
+def as_mapping(value: Any) -> dict[str, Any]:
+    """A catalog value that should be a mapping, or {} when the catalog has something else there."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """A catalog value that should be a list, or [] when the catalog has something else there."""
+    return value if isinstance(value, list) else []
+
+
+def _check_kind(kind: str) -> None:
+    if not _KIND.match(kind):
+        raise VersionNotFound(f"{printable(repr(kind))} is not a kind of file; kinds look like onnx, bundle or card")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth_exceeds(doc: Any, limit: int) -> bool:
+    """True if `doc` nests lists and mappings more than `limit` levels deep (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 # -- HTTP ------------------------------------------------------------------------------------------
@@ -177,7 +227,7 @@ class TerminalProgress:
             return
         width = 30
         filled = int(width * done / total)
-        self.stream.write(f"\r{name[:30]:<30} [{'#' * filled}{'.' * (width - filled)}] {100 * done / total:5.1f}% "
+        self.stream.write(f"\r{printable(name[:30]):<30} [{'#' * filled}{'.' * (width - filled)}] {100 * done / total:5.1f}% "
                           f"{done / 1e6:.1f}/{total / 1e6:.1f} MB")
         if done >= total:
             self.stream.write("\n")
@@ -217,21 +267,39 @@ class Client:
         return doc
 
     def _parse_catalog(self, data: bytes) -> dict[str, Any]:
+        """The catalog document, from bytes nobody vouched for: strict JSON, bounded size and depth, sane entries.
+
+        Entries whose id or version the client could not use safely (in a cache path, on a terminal)
+        are dropped with a warning, so one bad entry does not hide the others.
+        """
+        where = f"{self.site_url}catalog.json"
+        if len(data) > _CATALOG_LIMIT:
+            raise CatalogUnavailable(f"{where} is larger than {_CATALOG_LIMIT} bytes; refusing to read it")
         try:
-            doc = json.loads(data)
+            doc = json.loads(data, parse_constant=_refuse_constant)
+        except RecursionError:
+            raise CatalogUnavailable(f"{where} is nested too deeply to be a Modelshelf catalog; refusing it") from None
         except ValueError as exc:
-            raise CatalogUnavailable(f"{self.site_url}catalog.json is not JSON ({exc}); "
+            raise CatalogUnavailable(f"{where} is not JSON ({printable(exc)}); "
                                      f"is {self.site_url} a Modelshelf site?") from None
+        if _depth_exceeds(doc, _CATALOG_MAX_DEPTH):
+            raise CatalogUnavailable(f"{where} is nested more than {_CATALOG_MAX_DEPTH} levels deep; "
+                                     "a Modelshelf catalog is not: refusing it")
         if not isinstance(doc, dict) or not isinstance(doc.get("models"), list):
-            raise CatalogUnavailable(f"{self.site_url}catalog.json is not a Modelshelf catalog (no models list)")
+            raise CatalogUnavailable(f"{where} is not a Modelshelf catalog (no models list)")
         if doc.get("format_version") != CATALOG_FORMAT:
-            raise CatalogUnavailable(f"{self.site_url}catalog.json has format_version {doc.get('format_version')!r}; "
+            raise CatalogUnavailable(f"{where} has format_version {printable(repr(doc.get('format_version')))[:40]}; "
                                      f"this client reads {CATALOG_FORMAT}. Please retry with an up-to-date modelshelf")
-        return doc
+        usable = [m for m in doc["models"] if isinstance(m, dict) and isinstance(m.get("id"), str)
+                  and _MODEL_ID.match(m["id"]) and is_version(m.get("version"))]
+        if len(usable) < len(doc["models"]):
+            log.warning("%s: ignoring %d entries without a valid id and version", where, len(doc["models"]) - len(usable))
+        return {**doc, "models": usable}
 
     def resolve(self, model_id: str, version: str | None = None, kind: str = "onnx") -> RemoteFile:
         """Find a file of a model version in catalog.json; raises ModelNotFound or VersionNotFound."""
         model_id, version = parse_model_ref(model_id, version)
+        _check_kind(kind)
         doc = self.catalog()
         entries = [m for m in doc["models"] if isinstance(m, dict) and m.get("id") == model_id]
         if not entries:
@@ -245,13 +313,17 @@ class Client:
         entry = next((m for m in entries if m.get("version") == version), None)
         if entry is None:
             raise VersionNotFound(f"{model_id} has no version {version} on {self.site_url}; available: {', '.join(versions)}")
-        files = [f for f in entry.get("files", []) if isinstance(f, dict) and f.get("kind") == kind]
+        listed = as_list(entry.get("files"))
+        files = [f for f in listed if isinstance(f, dict) and f.get("kind") == kind]
         if not files:
-            kinds = sorted({str(f.get("kind")) for f in entry.get("files", []) if isinstance(f, dict)})
+            kinds = sorted({printable(f.get("kind"))[:32] for f in listed if isinstance(f, dict)})
             raise VersionNotFound(f"{model_id}@{version} has no {kind} file on {self.site_url}; it has: {', '.join(kinds)}")
         f = files[0]
-        if not (isinstance(f.get("sha256"), str) and _SHA256.match(f["sha256"]) and isinstance(f.get("size"), int)
-                and isinstance(f.get("url"), str) and isinstance(f.get("name"), str)):
+        size = f.get("size")
+        if not (isinstance(f.get("sha256"), str) and _SHA256.match(f["sha256"])
+                and isinstance(size, int) and not isinstance(size, bool) and 0 <= size <= _MAX_FILE_SIZE
+                and isinstance(f.get("url"), str) and f["url"].isprintable() and " " not in f["url"]
+                and isinstance(f.get("name"), str) and _FILENAME.match(f["name"])):
             raise CatalogUnavailable(f"{self.site_url}catalog.json describes {model_id}@{version} {kind} "
                                      "without a valid size, sha256, name and url")
         url = urljoin(self.site_url, f["url"])
@@ -265,6 +337,7 @@ class Client:
     def pull(self, model_id: str, version: str | None = None, kind: str = "onnx") -> Path:
         """The verified local path of a model file, downloading it unless the cache already has it."""
         model_id, version = parse_model_ref(model_id, version)
+        _check_kind(kind)
         if version is not None:
             # Published versions are immutable: a verified cached copy needs no network at all.
             ref = self.cache.read_ref(model_id, version, kind)
@@ -275,7 +348,13 @@ class Client:
             return self._offline(model_id, version, kind)
         remote = self.resolve(model_id, version, kind)
         path = self.cache.verified_blob(remote.sha256, remote.size)
+        if path is None and (actual := self.cache.intact_size(remote.sha256)) is not None:
+            # The cache holds the bytes with this SHA-256, so their size is known: the catalog is wrong, not the cache.
+            raise CatalogUnavailable(f"{self.site_url}catalog.json declares {remote.size} bytes for {model_id}@{remote.version} "
+                                     f"{kind} (SHA-256 {remote.sha256}), but the file with that SHA-256 has {actual}; "
+                                     "the cached copy was kept. Tell the site's operator")
         if path is None:
+            self.cache.remove_stale_temp_files()  # left by a pull that was killed
             with self.cache.lock(remote.sha256):
                 # Another process may have finished the same download while we waited for the lock.
                 path = self.cache.verified_blob(remote.sha256, remote.size) or self._download(remote)
@@ -388,8 +467,8 @@ class Client:
         except NotInCache:
             models = []
         for m in models:
-            key = (str(m.get("id")), str(m.get("version")))
-            card = m.get("card") if isinstance(m.get("card"), dict) else {}
+            key = (m["id"], m["version"])
+            card = as_mapping(m.get("card"))
             rows[key] = ModelRow(key[0], key[1], str(m.get("task", "")), str(card.get("summary", "")),
                                  tuple(sorted(cached.get(key, ()))))
         for key, kinds in cached.items():
@@ -430,10 +509,7 @@ def parse_metric_filter(text: str) -> MetricFilter:
 
 def _model_metrics(model: dict[str, Any]) -> dict[str, float]:
     values: dict[str, float] = {}
-    card = model.get("card")
-    if not isinstance(card, dict):
-        card = {}
-    for metric in card.get("metrics") or []:
+    for metric in as_list(as_mapping(model.get("card")).get("metrics")):
         if isinstance(metric, dict) and isinstance(metric.get("value"), (int, float)):
             values.setdefault(str(metric.get("name")), float(metric["value"]))
     return values
@@ -445,9 +521,11 @@ def search(doc: dict[str, Any], query: str = "", *, task: str | None = None,
     words = [w for w in re.split(r"\s+", query.lower()) if w]
     found = []
     for model in doc.get("models", []):
-        card = model.get("card") if isinstance(model.get("card"), dict) else {}
+        if not isinstance(model, dict):
+            continue
+        card = as_mapping(model.get("card"))
         text = " ".join(str(x) for x in [model.get("id"), card.get("name"), card.get("summary"), model.get("task"),
-                                         " ".join(map(str, card.get("tags") or []))]).lower()
+                                         " ".join(map(str, as_list(card.get("tags"))))]).lower()
         if any(w not in text for w in words):
             continue
         if task and model.get("task") != task:

@@ -12,6 +12,8 @@ from mkdocs.commands import serve as mkdocs_serve
 from mkdocs.config import load_config
 from mkdocs.exceptions import Abort, ConfigurationError, PluginError
 
+from modelshelf.generator.site.cleanup import remove_leftovers
+
 log = logging.getLogger(__name__)
 
 
@@ -34,14 +36,19 @@ class _ErrorCatcher(logging.Filter):
 
 
 def build_site(config_file: Path, *, site_dir: Path | None = None, strict: bool = False) -> Path:
-    """Build into a fresh folder beside the target and swap it in, so a failure leaves the old site intact."""
+    """Build into a fresh folder beside the target and swap it in, so a failure leaves the old site intact.
+
+    First removes what killed builds left behind (`cleanup.remove_leftovers`).
+    """
     try:
         config = load_config(str(config_file), strict=strict)
     except (ConfigurationError, OSError) as exc:
         raise SiteBuildFailed(f"{config_file}: {exc}") from None
     target = Path(site_dir or config.site_dir).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    remove_leftovers(target)
+    # The process id in the name tells the next build whether this folder's build is still running.
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-{os.getpid()}-", dir=target.parent))
     config.site_dir = str(staging)
     catcher = _ErrorCatcher()
     build_log = logging.getLogger(mkdocs_build.__name__)

@@ -363,3 +363,24 @@ def test_remote_catalog_cannot_point_at_local_files(tmp_path: Path, home: Path) 
         with pytest.raises(CatalogUnavailable, match="points evil/m@1.0.0 at a local file"):
             client.pull("evil/m", base_url=base)
     nothing_left(home)
+
+
+def test_killed_pull_leaves_a_temp_file_the_next_pull_removes(site: Path, home: Path, tmp_path: Path) -> None:
+    """Regression (issue 12, class 8): a pull killed with SIGKILL left blobs/.tmp-* behind for good."""
+    proc, base = _start_server(site, tmp_path, "--throttle", "0.3")
+    try:
+        env = {**os.environ, "MODELSHELF_HOME": str(home), "PYTHONPATH": str(REPO)}
+        puller = subprocess.Popen([sys.executable, "-c", PULL, MODEL, base], env=env)
+        deadline = time.monotonic() + 20
+        while not any((home / "blobs").glob(".tmp-*")):
+            assert time.monotonic() < deadline and puller.poll() is None, "the download never started"
+            time.sleep(0.01)
+        puller.kill()
+        puller.wait()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(list((home / "blobs").glob(".tmp-*"))) == 1, "the kill left its temp file"
+    with deploy_site.serve_folder(site) as (url, _):
+        path = client.pull(MODEL, base_url=url)
+    assert sorted(p.name for p in (home / "blobs").iterdir()) == [path.name], "the next pull removed it"
