@@ -1,4 +1,4 @@
-"""The client's commands: pull, run, serve ORG/NAME, search, list, info.
+"""The client's commands: pull, run, serve ORG/NAME, search, list, info, verify.
 
 They import the client, the runtime and click only, so they work with the core install
 (`pip install modelshelf`, no site generator). `modelshelf.generator.cli` adds them to the full
@@ -18,7 +18,9 @@ import click
 
 from modelshelf.catalog.client import deploy
 from modelshelf.catalog.client import download as client_lib
+from modelshelf.catalog.client import verify as verify_lib
 from modelshelf.catalog.client.errors import ModelshelfError
+from modelshelf.catalog.client.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,15 @@ def serve_options(prefix: str = "") -> Callable[[F], F]:
         return f"{prefix}{help_text}" if prefix else help_text[0].upper() + help_text[1:]
 
     def decorate(func: F) -> F:
-        func = click.option("--workers", type=int, default=2, show_default=True, help=text("threads running the model."))(func)
-        func = click.option("--max-in-flight", type=int, default=8, show_default=True,
-                            help=text("requests handled at once (503 past it)."))(func)
+        func = click.option("--workers", type=int, default=2, show_default=True,
+                            help=text("worker processes running the model."))(func)
+        func = click.option("--max-in-flight", type=int, default=None,
+                            help=text("hard cap on requests running or queued (503 past it; default: derived from "
+                                      "the workers and the observed latency)."))(func)
+        func = click.option("--max-memory", type=int, default=2048, show_default=True, metavar="MB",
+                            help=text("memory one prediction may add to the loaded model (503 past it)."))(func)
+        func = click.option("--timeout", type=float, default=10.0, show_default=True,
+                            help=text("seconds one prediction may take (504 past it)."))(func)
         func = click.option("--max-body", type=int, default=1 << 20, show_default=True,
                             help=text("largest request body in bytes (413 past it)."))(func)
         func = click.option("--port", type=int, default=8080, show_default=True, help=text("port to listen on."))(func)
@@ -75,7 +83,8 @@ def _client(site_url: str | None, offline: bool, cache_dir: Path | None) -> clie
 
 
 def _fail(exc: Exception, code: int = 1) -> NoReturn:
-    click.echo(f"error: {exc}", err=True)
+    # Messages can quote catalog.json, which is not trusted: no escape sequence reaches the terminal.
+    click.echo(f"error: {printable(exc, newlines=True)}", err=True)
     sys.exit(code)
 
 
@@ -100,36 +109,48 @@ def pull(model_ref: str, kind: str, site_url: str | None, offline: bool, cache_d
 @click.argument("model_ref", metavar="ORG/NAME[@VERSION]")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path, allow_dash=True), metavar="INPUT...")
 @click.option("--indent", type=int, default=None, help="Indent the JSON output.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds one prediction may take.")
+@click.option("--max-memory", type=int, default=2048, show_default=True, metavar="MB",
+              help="Memory one prediction may add to the loaded model.")
 @client_options
-def run(model_ref: str, inputs: tuple[Path, ...], indent: int | None, site_url: str | None, offline: bool,
-        cache_dir: Path | None) -> None:
+def run(model_ref: str, inputs: tuple[Path, ...], indent: int | None, timeout: float, max_memory: int, site_url: str | None,
+        offline: bool, cache_dir: Path | None) -> None:
     """Predict locally: pull the model, read each INPUT, print the outputs as JSON.
 
     INPUT is a JSON request ({"inputs": {...}} with the model's tensors, as in the card's examples, or
     {"raw": {...}} for the card's preprocessing), a CSV file of rows, or the input kind's natural file
-    (an image, a WAV file, ...); '-' reads JSON from standard input. Exits 2 if an input does not fit.
+    (an image, a WAV file, ...); '-' reads JSON from standard input. Exits 2 if an input does not fit,
+    4 if a prediction exceeds --timeout or --max-memory (each runs in a worker process).
     """
     try:
         runner = deploy.load_runner(_client(site_url, offline, cache_dir), model_ref)
     except (ModelshelfError, ValueError, RuntimeError) as exc:
         _fail(exc)
     from modelshelf.catalog.runtime import predictor as runtime
+    from modelshelf.catalog.runtime import workers
 
     status = 0
-    for path in inputs:
-        try:
-            click.echo(json.dumps(runner.predict_file(path), indent=indent))
-        except runtime.InputError as exc:
-            click.echo(f"error: {path}: {exc}\nexpected: {json.dumps(exc.expected)}", err=True)
-            status = 2
-        except (OSError, ValueError) as exc:
-            click.echo(f"error: {path}: {exc}", err=True)
-            status = 2
+    with workers.BoundedRunner(runner, workers.Bounds(timeout=timeout, memory_mb=max_memory)) as bounded:
+        for path in inputs:
+            try:
+                click.echo(json.dumps(bounded.predict_file(path), indent=indent))
+            except runtime.InputError as exc:
+                click.echo(f"error: {path}: {exc}\nexpected: {json.dumps(exc.expected)}", err=True)
+                status = max(status, 2)
+            except workers.InferenceLimitError as exc:
+                click.echo(f"error: {path}: {exc}", err=True)
+                status = 4
+            except workers.WorkerStartError as exc:
+                _fail(exc)
+            except (OSError, ValueError, RuntimeError) as exc:
+                click.echo(f"error: {path}: {exc}", err=True)
+                status = max(status, 2)
     sys.exit(status)
 
 
-def serve_model(model_ref: str, *, host: str, port: int, max_body: int, max_in_flight: int, workers: int,
-                site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
+def serve_model(model_ref: str, *, host: str, port: int, max_body: int, max_in_flight: int | None, workers: int,
+                timeout: float = 10.0, max_memory: int = 2048, site_url: str | None, offline: bool,
+                cache_dir: Path | None) -> None:
     """`modelshelf serve ORG/NAME`: pull and verify the model, then serve it until Ctrl-C."""
     # Imported here: starlette and uvicorn are needed by this command only.
     from modelshelf.catalog.runtime import server as model_server
@@ -139,23 +160,26 @@ def serve_model(model_ref: str, *, host: str, port: int, max_body: int, max_in_f
     except (ModelshelfError, ValueError, RuntimeError) as exc:
         _fail(exc)
     model_server.serve(runner, host=host, port=port, limits=model_server.Limits(
-        max_body_bytes=max_body, max_in_flight=max_in_flight, workers=workers))
+        max_body_bytes=max_body, max_in_flight=max_in_flight, workers=workers, timeout=timeout, memory_mb=max_memory))
 
 
 @cli.command()
 @click.argument("model_ref", metavar="ORG/NAME[@VERSION]")
 @serve_options()
 @client_options
-def serve(model_ref: str, host: str, port: int, max_body: int, max_in_flight: int, workers: int, site_url: str | None,
-          offline: bool, cache_dir: Path | None) -> None:
+def serve(model_ref: str, host: str, port: int, max_body: int, max_in_flight: int | None, workers: int, timeout: float,
+          max_memory: int, site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
     """Serve one model's predictions over HTTP.
 
     Pull and verify the model, then answer POST /v1/predict with a JSON API (GET /openapi.json
     describes it; GET /healthz and /readyz for a load balancer). Bad inputs get 400 with the expected
-    signature, oversized bodies 413, and requests past --max-in-flight 503. Stop with Ctrl-C.
+    signature, oversized bodies 413. Each prediction runs in a worker process: past --timeout it gets
+    504, past --max-memory 503, and the worker is replaced. Requests queue briefly for a worker and
+    get 503 with Retry-After only when the queue is longer than the workers can answer in about half
+    a second (or past --max-in-flight). Stop with Ctrl-C.
     """
     serve_model(model_ref, host=host, port=port, max_body=max_body, max_in_flight=max_in_flight, workers=workers,
-                site_url=site_url, offline=offline, cache_dir=cache_dir)
+                timeout=timeout, max_memory=max_memory, site_url=site_url, offline=offline, cache_dir=cache_dir)
 
 
 @cli.command()
@@ -200,6 +224,30 @@ def info(model_ref: str, fmt: str, site_url: str | None, offline: bool, cache_di
     except (ModelshelfError, ValueError) as exc:
         _fail(exc)
     click.echo(text)
+
+
+@cli.command()
+@click.argument("target", metavar="SITE_URL|FOLDER|BUNDLE")
+@click.option("--allowed-signers", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              envvar="MODELSHELF_ALLOWED_SIGNERS",
+              help="OpenSSH allowed-signers file with the publisher's public key (default: the one shipped with "
+                   "modelshelf). Never the copy the site itself serves.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def verify(target: str, allowed_signers: Path | None, fmt: str) -> None:
+    """Check a site, a built site folder or a deploy bundle against its SHA256SUMS and signature.
+
+    TARGET is an http(s) site URL, a folder (a built site/ or an unzipped bundle) or a bundle zip.
+    Every file SHA256SUMS lists is hashed; files that differ, are missing or are not listed (folders
+    and zips) are named. SHA256SUMS.sig is checked with ssh-keygen against --allowed-signers.
+    Exit codes: 0 verified, 1 a file differs or the signature is bad, 2 nothing to check (no
+    SHA256SUMS, unreadable), 3 every file matches but no trusted signature (unsigned, or no key to check it).
+    """
+    try:
+        report = verify_lib.verify(target, allowed_signers=allowed_signers or verify_lib.DEFAULT_ALLOWED_SIGNERS)
+    except verify_lib.VerifyError as exc:
+        _fail(exc, verify_lib.EXIT_ERROR)
+    click.echo(verify_lib.format_report(report, fmt))
+    sys.exit(report.exit_code)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin
+from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File, Files, InclusionLevel
 
 from modelshelf.catalog import SCHEMA_PATH
@@ -35,6 +36,9 @@ from modelshelf.generator.export.safety import MB, Limits
 from modelshelf.generator.render.search_index import build_search
 from modelshelf.generator.tryit.stage import add_tryit
 from modelshelf.generator.site.vendor import vendored_files
+from modelshelf.generator.site.release import write_release_files
+from modelshelf.catalog.client.verify import DEFAULT_ALLOWED_SIGNERS
+from modelshelf.generator.site.csp import add_csp
 
 log = logging.getLogger(f"mkdocs.plugins.{__name__}")
 
@@ -51,6 +55,11 @@ class ModelshelfConfig(Config):
     max_model_mb = c.Type(int, default=200)
     smoke_memory_mb = c.Type(int, default=2048)
     smoke_seconds = c.Type(int, default=60)
+    # Release files (generator/site/release.py): SHA256SUMS always; SHA256SUMS.sig with this OpenSSH private key
+    # (else $MODELSHELF_SIGNING_KEY), checked against `allowed_signers` (else $MODELSHELF_ALLOWED_SIGNERS, else the
+    # client's default, catalog/client/data/allowed_signers).
+    signing_key = c.Optional(c.Type(str))
+    allowed_signers = c.Optional(c.Type(str))
 
 
 class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
@@ -97,7 +106,7 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
         self.data_files = {
             "search/index.json": index_json,
             "search/docs.json": docs_json,
-            "catalog.json": json.dumps(catalog_document(self.entries, site_url), indent=1, sort_keys=True),
+            "catalog.json": json.dumps(catalog_document(self.entries, site_url), indent=1, sort_keys=True, allow_nan=False),
             "ONNX_HUB_MANIFEST.json": json.dumps(hub_manifest(self.entries), indent=1, sort_keys=True),
         }
         self.copied = {f.dest: f.source for f in vendored}
@@ -118,6 +127,23 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
         for dest, source in self.copied.items():
             files.append(File.generated(config, dest, abs_src_path=str(source)))
         return files
+
+    def on_post_page(self, output: str, *, page: Any, config: MkDocsConfig) -> str:
+        # The Content-Security-Policy meta (site_theme/main.html): hashes of the theme's inline scripts only.
+        return add_csp(output, page.content or "")
+
+    def on_post_template(self, output_content: str, *, template_name: str, config: MkDocsConfig) -> str:
+        return add_csp(output_content)  # 404.html
+
+    @event_priority(-100)  # last, after every other plugin has written its files: SHA256SUMS hashes the final bytes
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        key = self.config.signing_key or os.environ.get("MODELSHELF_SIGNING_KEY") or None
+        signers = self.config.allowed_signers or os.environ.get("MODELSHELF_ALLOWED_SIGNERS") or None
+        try:
+            write_release_files(Path(config.site_dir), key=self._project_path(config, key) if key else None,
+                                allowed_signers=self._project_path(config, signers) if signers else DEFAULT_ALLOWED_SIGNERS)
+        except (BuildError, OSError) as exc:
+            raise PluginError(f"{exc}\nNothing was published.") from None
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
         server.watch(str(self._project_path(config, self.config.models_dir)))
