@@ -124,6 +124,82 @@ def build(config_file: Path, site_dir: Path | None, strict: bool) -> None:
     click.echo(f"site written to {out}")
 
 
+@main.command("lock")
+@click.option("-f", "--config-file", type=click.Path(path_type=Path), default=Path("mkdocs.yml"), show_default=True)
+@click.option("--check", is_flag=True, help="Only list the versions that are not locked yet; exit 1 if there are any.")
+def lock_command(config_file: Path, check: bool) -> None:
+    """Lock every version not locked yet: record its files and metrics, and keep its bytes.
+
+    Builds the site (every check runs) into a temporary folder, then writes each new
+    version's SHA-256s, sizes and verified metrics to the lock (modelshelf.lock beside
+    mkdocs.yml) and its recipe's outputs to the artifact store (store/). A locked version is
+    built from those bytes from then on; changing what it published fails the build.
+    """
+    _require_build_tools("lock")
+    import os
+    import tempfile
+
+    from modelshelf.generator.lock import project
+    from modelshelf.generator.site import build as site
+
+    try:
+        settings = project.settings(config_file)
+        before = set(project.read(settings).versions)
+        unlocked = project.unlocked(settings, before)
+    except project.ProjectError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if check:
+        for ref in unlocked:
+            click.echo(f"not locked: {ref}")
+        click.echo(f"{len(unlocked)} version(s) not locked" if unlocked else "every version is locked")
+        sys.exit(1 if unlocked else 0)
+    if not unlocked:
+        click.echo(f"every version is locked ({len(before)} in {settings.lock_path})")
+        return
+    os.environ["MODELSHELF_RECORD_LOCK"] = "1"
+    try:
+        with tempfile.TemporaryDirectory(prefix="modelshelf-lock-") as tmp:
+            site.build_site(config_file, site_dir=Path(tmp) / "site")
+    except site.SiteBuildFailed as exc:
+        click.echo(str(exc), err=True)
+        click.echo("Nothing was locked.", err=True)
+        sys.exit(1)
+    finally:
+        del os.environ["MODELSHELF_RECORD_LOCK"]
+    added = sorted(set(project.read(settings).versions) - before)
+    for ref in added:
+        click.echo(f"locked {ref}")
+    click.echo(f"{len(added)} version(s) locked in {settings.lock_path}; their bytes are in {settings.store_dir}")
+
+
+@main.command()
+@click.argument("model_ref", metavar="ORG/NAME@VERSION")
+@click.option("-f", "--config-file", type=click.Path(path_type=Path), default=Path("mkdocs.yml"), show_default=True)
+def reproduce(model_ref: str, config_file: Path) -> None:
+    """Re-run a locked version's recipe and compare what it writes with the locked bytes.
+
+    The recipe runs in the sandbox with an empty cache. Each file is compared by SHA-256; for an
+    ONNX file that differs, both files run on the card's examples and the largest difference of
+    each output is shown. Exits 0 if every file is identical, 1 if not.
+    """
+    _require_build_tools("reproduce")
+    from modelshelf.generator.enrich.recipes import RecipeError
+    from modelshelf.generator.lock import project
+    from modelshelf.generator.lock.reproduce import format_reports
+    from modelshelf.generator.lock.reproduce import reproduce as run
+
+    try:
+        settings = project.settings(config_file)
+        card, locked = project.locked_card(settings, model_ref)
+        reports = run(card, locked, project.store(settings))
+    except (project.ProjectError, RecipeError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(format_reports(locked.ref, reports))
+    sys.exit(0 if all(r.same for r in reports) else 1)
+
+
 @main.command()
 @click.argument("model_id", metavar="[ORG/NAME]", required=False)
 @click.option("--models-dir", type=click.Path(path_type=Path), default=Path("models"), show_default=True)

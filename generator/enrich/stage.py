@@ -25,6 +25,9 @@ from modelshelf.generator.errors import BuildError, CatalogInvalid
 from modelshelf.generator.enrich.onnx_info import (Signature, TensorInfo, check_model, declared_tensor, read_signature,
                                                    signature_mismatches)
 from modelshelf.generator.enrich.recipes import run_recipe, tool_versions
+from modelshelf.generator.lock.lockfile import Lock, LockedVersion
+from modelshelf.generator.lock.stage import LockedBytesMissing, check_locked, locked_outputs
+from modelshelf.generator.lock.store import FolderStore
 from modelshelf.generator.export.safety import Limits, check_file
 from modelshelf.generator.enrich.sanitize import render_markdown
 from modelshelf.generator.render.escape import one_line, shell_word, url_for_shell
@@ -144,9 +147,12 @@ def _shell_snippet(card: Card, artifact: Artifact, site_url: str) -> str:
     ])
 
 
-def _onnx_path(card: Card, cache_dir: Path, versions: dict[str, str | None]) -> tuple[Path | None, bool | None]:
+def _onnx_path(card: Card, cache_dir: Path, versions: dict[str, str | None],
+               locked: LockedVersion | None, store: FolderStore | None) -> tuple[Path | None, bool | None]:
     if card.source.file:
         return card.folder / card.source.file, None
+    if card.source.recipe and locked is not None and store is not None:
+        return locked_outputs(card, locked, store, cache_dir, versions) / "model.onnx", True  # the recipe does not run
     if card.source.recipe:
         out = run_recipe(card, cache_dir, versions=versions)
         return out.model, out.cached
@@ -160,8 +166,11 @@ def artifact_for(card: Card, path: Path, filename: str, kind: str) -> Artifact:
 
 
 def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path, site_url: str,
-           limits: Limits = Limits()) -> list[ModelEntry]:
-    """Turn validated cards into page-ready entries; raises CatalogInvalid with every model problem found."""
+           limits: Limits = Limits(), lock: Lock | None = None, store: FolderStore | None = None) -> list[ModelEntry]:
+    """Turn validated cards into page-ready entries; raises CatalogInvalid with every model problem found.
+
+    A version in `lock` must match it (generator/lock/stage.py) and is built from the bytes in `store`.
+    """
     reports: list[CardReporter] = []
     titles = {t["id"]: t["title"] for t in tasks()}
     versions = tool_versions()
@@ -169,7 +178,15 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
     for card in cards:
         problems = CardReporter(documents.get(card.id), card.card_path)
         reports.append(problems)
-        path, cached = _onnx_path(card, cache_dir, versions)
+        locked = lock.get(card.id, card.version) if lock is not None else None
+        if locked is not None and not check_locked(card, locked, problems):
+            continue
+        try:
+            path, cached = _onnx_path(card, cache_dir, versions, locked, store)
+        except LockedBytesMissing as exc:
+            problems.add(("source",), str(exc), "point the build at a store that holds them (plugins.modelshelf.store_dir), "
+                         "or rebuild on the machine that locked them; `modelshelf reproduce` shows how far this run is off")
+            continue
         onnx_name = f"{card.short_name}.onnx"
         if path is not None:
             # Our own checks (generator/export/safety.py) come before onnx.checker reads the file and its external data.

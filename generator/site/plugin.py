@@ -39,6 +39,9 @@ from modelshelf.generator.site.vendor import vendored_files
 from modelshelf.generator.site.release import write_release_files
 from modelshelf.catalog.client.verify import DEFAULT_ALLOWED_SIGNERS
 from modelshelf.generator.site.csp import add_csp
+from modelshelf.generator.lock.lockfile import LOCK_NAME, LockInvalid, read_lock
+from modelshelf.generator.lock.stage import record
+from modelshelf.generator.lock.store import FolderStore
 
 log = logging.getLogger(f"mkdocs.plugins.{__name__}")
 
@@ -60,6 +63,11 @@ class ModelshelfConfig(Config):
     # client's default, catalog/client/data/allowed_signers).
     signing_key = c.Optional(c.Type(str))
     allowed_signers = c.Optional(c.Type(str))
+    # Published versions (generator/lock/): the lock beside mkdocs.yml and the folder store of their bytes.
+    # `record_lock` (or $MODELSHELF_RECORD_LOCK=1, set by `modelshelf lock`) locks the versions not locked yet.
+    lock_file = c.Type(str, default=LOCK_NAME)
+    store_dir = c.Type(str, default="store")
+    record_lock = c.Type(bool, default=False)
 
 
 class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
@@ -86,9 +94,12 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
             result = load_catalog([models_dir], root=models_dir)
             if not result.ok:
                 raise CatalogInvalid(result.problems)
+            lock = read_lock(self._project_path(config, self.config.lock_file))
+            store = FolderStore(self._project_path(config, self.config.store_dir))
             limits = Limits(max_file_bytes=self.config.max_model_mb * MB, memory_mb=self.config.smoke_memory_mb,
                             seconds=self.config.smoke_seconds)
-            entries = enrich(result.cards, result.documents, cache_dir=cache_dir, site_url=site_url, limits=limits)
+            entries = enrich(result.cards, result.documents, cache_dir=cache_dir, site_url=site_url, limits=limits,
+                             lock=lock, store=store)
             # Each later stage returns new entries with its typed record filled in, or raises CatalogInvalid
             # or BuildError with what is wrong.
             entries = check_exports(entries, result.documents, cache_dir=cache_dir, limits=limits)  # smoke runs, parity, variants
@@ -98,6 +109,11 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
             entries = add_bundles(entries, catalog_document(entries, site_url)["models"], cache_dir=cache_dir, site_url=site_url)
             self.pages = render_pages(entries, site_name=config.site_name)
             index_json, docs_json = build_search(entries)
+            if self.config.record_lock or os.environ.get("MODELSHELF_RECORD_LOCK") == "1":
+                for ref in record(entries, lock, store):
+                    log.info("modelshelf: locked %s", ref)
+        except LockInvalid as exc:
+            raise PluginError(f"{exc}\nNothing was written.") from None
         except CatalogInvalid as exc:
             raise PluginError("the catalog has problems; nothing was written:\n" + format_problems(exc.problems)) from None
         except BuildError as exc:
