@@ -22,9 +22,10 @@ from modelshelf.catalog.problems import CardReporter
 from modelshelf.catalog.validate import tasks
 
 from modelshelf.generator.errors import BuildError, CatalogInvalid
-from modelshelf.generator.enrich.onnx_info import (Signature, TensorInfo, check_model, declared_tensor, read_signature,
+from modelshelf.generator.enrich.onnx_info import (Signature, TensorInfo, check_model, read_signature,
                                                    signature_mismatches)
 from modelshelf.generator.enrich.recipes import run_recipe, tool_versions
+from modelshelf.generator.enrich.remote import SourceDownloadFailed, fetch_source
 from modelshelf.generator.lock.lockfile import Lock, LockedVersion
 from modelshelf.generator.lock.stage import LockedBytesMissing, check_locked, locked_outputs
 from modelshelf.generator.lock.store import FolderStore
@@ -148,7 +149,7 @@ def _shell_snippet(card: Card, artifact: Artifact, site_url: str) -> str:
 
 
 def _onnx_path(card: Card, cache_dir: Path, versions: dict[str, str | None],
-               locked: LockedVersion | None, store: FolderStore | None) -> tuple[Path | None, bool | None]:
+               locked: LockedVersion | None, store: FolderStore | None) -> tuple[Path, bool | None]:
     if card.source.file:
         return card.folder / card.source.file, None
     if card.source.recipe and locked is not None and store is not None:
@@ -156,7 +157,7 @@ def _onnx_path(card: Card, cache_dir: Path, versions: dict[str, str | None],
     if card.source.recipe:
         out = run_recipe(card, cache_dir, versions=versions)
         return out.model, out.cached
-    return None, None
+    return fetch_source(card, cache_dir, f"{card.short_name}.onnx"), None  # source.url
 
 
 def artifact_for(card: Card, path: Path, filename: str, kind: str) -> Artifact:
@@ -187,35 +188,33 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
             problems.add(("source",), str(exc), "point the build at a store that holds them (plugins.modelshelf.store_dir), "
                          "or rebuild on the machine that locked them; `modelshelf reproduce` shows how far this run is off")
             continue
+        except SourceDownloadFailed as exc:
+            problems.add(("source", "url"), str(exc), "check the URL, and that sha256 and size are those of the file it serves "
+                         "(`curl -fL URL | sha256sum`; `wc -c`)")
+            continue
         onnx_name = f"{card.short_name}.onnx"
-        if path is not None:
-            # Our own checks (generator/export/safety.py) come before onnx.checker reads the file and its external data.
-            unsafe = check_file(path, card.folder if card.source.file else path.parent, limits)
-            for finding in unsafe:
-                problems.add(("source",), finding.message, finding.hint)
-            if unsafe:
-                continue
-            try:
-                check_model(path)
-                signature = read_signature(path)
-            except (onnx.checker.ValidationError, DecodeError, ValueError, OSError) as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                problems.add(("source",), f"the ONNX file is not a valid model: {first}",
-                             "re-export the model; "
-                             "`python -c \"import onnx; onnx.checker.check_model('model.onnx')\"` shows the details")
-                continue
-            for where, message, hint in signature_mismatches(card, signature):
-                problems.add(where, message, hint)
-            sha, size = sha256_file(path), path.stat().st_size
-            onnx_artifact = Artifact(onnx_name, size, sha, f"{_files_prefix(card, sha)}/{onnx_name}", path, True, "onnx")
-            from_card = False
-        else:
-            src = card.source
-            assert src.url and src.sha256 and src.size
-            onnx_artifact = Artifact(onnx_name, src.size, src.sha256, src.url, None, False, "onnx")
-            signature = Signature(tuple(declared_tensor(t) for t in card.inputs),
-                                  tuple(declared_tensor(t) for t in card.outputs), 0, 0, "")
-            from_card = True
+        # Our own checks (generator/export/safety.py) come before onnx.checker reads the file and its external data.
+        unsafe = check_file(path, card.folder if card.source.file else path.parent, limits)
+        for finding in unsafe:
+            problems.add(("source",), finding.message, finding.hint)
+        if unsafe:
+            continue
+        try:
+            check_model(path)
+            signature = read_signature(path)
+        except (onnx.checker.ValidationError, DecodeError, ValueError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            problems.add(("source",), f"the ONNX file is not a valid model: {first}",
+                         "re-export the model; "
+                         "`python -c \"import onnx; onnx.checker.check_model('model.onnx')\"` shows the details")
+            continue
+        for where, message, hint in signature_mismatches(card, signature):
+            problems.add(where, message, hint)
+        sha, size = sha256_file(path), path.stat().st_size
+        # A url source stays where it is hosted (the site links to it); every other file is served by the site.
+        url = card.source.url or f"{_files_prefix(card, sha)}/{onnx_name}"
+        onnx_artifact = Artifact(onnx_name, size, sha, url, path, True, "onnx")
+        from_card = False
         card_sha, card_size = sha256_file(card.card_path), card.card_path.stat().st_size
         card_artifact = Artifact("card.yaml", card_size, card_sha, f"{_files_prefix(card, card_sha)}/card.yaml",
                                  card.card_path, True, "card")

@@ -73,7 +73,8 @@ export class Panel {
     const button = this.node.querySelector(".ms-tryit__open");
     if (button) button.hidden = true;
 
-    const modelUrl = absolute(this.root + cfg.model.url);
+    // A card's source.url is absolute (hosted elsewhere); the site's own files are relative to its root.
+    const modelUrl = /^https:\/\//.test(cfg.model.url) ? cfg.model.url : absolute(this.root + cfg.model.url);
     this.api.ready = Promise.all([loadHelpers(cfg.widget), loadWidget(cfg.widget)]).then(([P, widget]) => {
       this.P = P;
       this.widget = widget.build(this) || {};
