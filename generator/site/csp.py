@@ -13,6 +13,13 @@ What it allows, and why:
   "Try it" panel downloads.
 - no plugins, no frames, no <base> or form target elsewhere.
 (`frame-ancestors` and reporting cannot be set from a <meta>.)
+
+Integrity (generator/site/sri.py, after the whole site is written): the site's own scripts and stylesheets carry
+`integrity="sha384-..."`, and each page gets a `<script type="importmap">` whose "integrity" section covers the
+ES modules it may import and the classic scripts load.js adds. That import map is an inline script the build
+writes after this policy: `allow_inline_script` adds its hash to `script-src`. It is the only script hashed
+after the fact; scripts in the page content are still never hashed. The policy and integrity do different
+jobs: the policy says where scripts may come from, integrity that a file of the site is the one the build wrote.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import base64
 import hashlib
 import re
 
+_POLICY_META = re.compile(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">')
 PLACEHOLDER = '<meta http-equiv="Content-Security-Policy" content="modelshelf-csp">'
 _INLINE_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 _DATA_TYPE = re.compile(r"""\btype\s*=\s*["']?application/(?:ld\+)?json""", re.IGNORECASE)
@@ -50,3 +58,16 @@ def add_csp(html: str, content: str = "") -> str:
     from_content = {_hash(s) for s in _inline_scripts(content)}
     hashes = list(dict.fromkeys(h for h in map(_hash, _inline_scripts(html)) if h not in from_content))
     return html.replace(PLACEHOLDER, f'<meta http-equiv="Content-Security-Policy" content="{policy(hashes)}">', 1)
+
+
+def allow_inline_script(html: str, script: str) -> str:
+    """The page with its policy (written by add_csp) also allowing `script`, an inline script the build wrote outside
+    the page content after add_csp ran (sri.py's import map). A page without a policy is returned unchanged."""
+    found = _POLICY_META.search(html)
+    if found is None:
+        return html
+    digest = _hash(script)
+    directives = [f"{d} {digest}" if d.startswith("script-src ") and digest not in d.split() else d
+                  for d in found.group(1).split("; ")]
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{"; ".join(directives)}">'
+    return html[:found.start()] + meta + html[found.end():]

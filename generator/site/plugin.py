@@ -26,6 +26,7 @@ from modelshelf.catalog.problems import format_problems
 from modelshelf.generator.bundle.stage import add_bundles
 from modelshelf.generator.render.catalog_json import catalog_document
 from modelshelf.generator.enrich.stage import ModelEntry, enrich
+from modelshelf.generator.enrich.versions import redirects
 from modelshelf.generator.errors import BuildError, CatalogInvalid
 from modelshelf.generator.evaluate.stage import evaluate_catalog
 from modelshelf.generator.export.stage import check_exports
@@ -41,7 +42,7 @@ from modelshelf.catalog.client.verify import DEFAULT_ALLOWED_SIGNERS
 from modelshelf.generator.site.csp import add_csp
 from modelshelf.generator.lock.lockfile import LOCK_NAME, LockInvalid, read_lock
 from modelshelf.generator.lock.stage import record
-from modelshelf.generator.lock.store import FolderStore
+from modelshelf.generator.lock.store import configured_store
 
 log = logging.getLogger(f"mkdocs.plugins.{__name__}")
 
@@ -68,6 +69,12 @@ class ModelshelfConfig(Config):
     lock_file = c.Type(str, default=LOCK_NAME)
     store_dir = c.Type(str, default="store")
     record_lock = c.Type(bool, default=False)
+    # More artifact stores, read after store_dir (generator/lock/store.py, docs/deploy.md "Artifact stores"):
+    # an S3 bucket {bucket, prefix, endpoint_url, region} (credentials from the environment only; `modelshelf lock`
+    # uploads to it) and the published site, whose catalog.json lists its files by SHA-256. Environment overrides:
+    # MODELSHELF_STORE_S3_BUCKET, _PREFIX, _ENDPOINT, _REGION, MODELSHELF_STORE_SITE_URL.
+    store_s3 = c.Type(dict, default={})
+    store_site_url = c.Optional(c.Type(str))
 
 
 class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
@@ -95,7 +102,9 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
             if not result.ok:
                 raise CatalogInvalid(result.problems)
             lock = read_lock(self._project_path(config, self.config.lock_file))
-            store = FolderStore(self._project_path(config, self.config.store_dir))
+            recording = self.config.record_lock or os.environ.get("MODELSHELF_RECORD_LOCK") == "1"
+            store = configured_store(self._project_path(config, self.config.store_dir), s3=self.config.store_s3,
+                                     site_url=self.config.store_site_url, upload=recording)
             limits = Limits(max_file_bytes=self.config.max_model_mb * MB, memory_mb=self.config.smoke_memory_mb,
                             seconds=self.config.smoke_seconds)
             entries = enrich(result.cards, result.documents, cache_dir=cache_dir, site_url=site_url, limits=limits,
@@ -106,10 +115,11 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
             entries = evaluate_catalog(entries, result.documents, cache_dir=cache_dir)  # verified metrics, latency, insight
             entries = add_tryit(entries)
             # Bundles carry each model's catalog.json entry as it is before the bundle itself is listed.
-            entries = add_bundles(entries, catalog_document(entries, site_url)["models"], cache_dir=cache_dir, site_url=site_url)
+            entries = add_bundles(entries, catalog_document(entries, site_url)["models"], cache_dir=cache_dir, site_url=site_url,
+                                  lock=lock, store=store)
             self.pages = render_pages(entries, site_name=config.site_name)
             index_json, docs_json = build_search(entries)
-            if self.config.record_lock or os.environ.get("MODELSHELF_RECORD_LOCK") == "1":
+            if recording:
                 for ref in record(entries, lock, store):
                     log.info("modelshelf: locked %s", ref)
         except LockInvalid as exc:
@@ -124,6 +134,7 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
             "search/docs.json": docs_json,
             "catalog.json": json.dumps(catalog_document(self.entries, site_url), indent=1, sort_keys=True, allow_nan=False),
             "ONNX_HUB_MANIFEST.json": json.dumps(hub_manifest(self.entries), indent=1, sort_keys=True),
+            **redirects(self.entries),  # models/<org>/<name>/<latest version>/ -> models/<org>/<name>/
         }
         self.copied = {f.dest: f.source for f in vendored}
         self.copied["schema/card.schema.json"] = SCHEMA_PATH
@@ -153,9 +164,14 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
 
     @event_priority(-100)  # last, after every other plugin has written its files: SHA256SUMS hashes the final bytes
     def on_post_build(self, *, config: MkDocsConfig) -> None:
+        from modelshelf.generator.site.sri import add_integrity, dynamic_scripts
+
         key = self.config.signing_key or os.environ.get("MODELSHELF_SIGNING_KEY") or None
         signers = self.config.allowed_signers or os.environ.get("MODELSHELF_ALLOWED_SIGNERS") or None
         try:
+            # Integrity first (generator/site/sri.py): it rewrites the pages, and SHA256SUMS must hash their final bytes.
+            theme_dir = Path(config.theme.custom_dir) if config.theme.custom_dir else None
+            add_integrity(Path(config.site_dir), dynamic_scripts=dynamic_scripts(theme_dir), site_url=config.site_url or "")
             write_release_files(Path(config.site_dir), key=self._project_path(config, key) if key else None,
                                 allowed_signers=self._project_path(config, signers) if signers else DEFAULT_ALLOWED_SIGNERS)
         except (BuildError, OSError) as exc:

@@ -4,10 +4,12 @@
  * onnxruntime-web's wasm-only bundle (single-threaded: GitHub Pages sends no COOP/COEP headers)
  * and one session per model, the oldest released beyond SESSION_CACHE. Also tensors in and out.
  */
-import { forget, loadScript, once } from "../load.js";
+import { forget, integrityOf, loadScript, once } from "../load.js";
 import { DownloadError, RuntimeError, messageOf } from "./errors.js";
 
 const SESSION_CACHE = 3;
+// The WebAssembly file of the wasm-only bundle (vendored by generator/site/vendor.py).
+const WASM_FILE = "ort-wasm-simd-threaded.wasm";
 // Models with a live session, oldest first (each holds its weights in wasm memory).
 const sessionOrder = [];
 
@@ -26,14 +28,35 @@ export function loadHelpers(widget) {
   return Promise.all(wanted).then((globals) => globals[0]);
 }
 
+/*
+ * onnxruntime-web's WebAssembly, fetched by us with the integrity the build recorded (generator/site/sri.py lists it
+ * in the page's import map) and handed to the runtime as bytes: left to itself, the runtime fetches it unchecked.
+ * Without a recorded integrity (an old page), the runtime fetches it as before.
+ */
+function checkedWasm(wasmPaths) {
+  const url = new URL(WASM_FILE, wasmPaths).href;
+  const integrity = integrityOf(url);
+  if (!integrity) return Promise.resolve(null);
+  return fetch(url, { credentials: "same-origin", integrity }).then((response) => {
+    if (!response.ok) throw new Error("HTTP " + response.status + " for " + url);
+    return response.arrayBuffer();
+  }).catch((error) => {
+    // A refused integrity check reads as a failed fetch; either way the runtime cannot start.
+    throw RuntimeError("The WebAssembly runtime could not be started.", messageOf(error));
+  });
+}
+
 export function loadOrt(root, cfg) {
   const script = absolute(root + cfg.ort.script);
-  return once("ort", () => loadScript(script, "ort").then((ort) => {
+  const wasmPaths = absolute(root + cfg.ort.wasm_paths);
+  return once("ort", () => Promise.all([loadScript(script, "ort"), checkedWasm(wasmPaths)]).then(([ort, wasm]) => {
     ort.env.wasm.numThreads = 1;  // no SharedArrayBuffer without COOP/COEP
     ort.env.wasm.proxy = false;
-    ort.env.wasm.wasmPaths = absolute(root + cfg.ort.wasm_paths);
+    ort.env.wasm.wasmPaths = wasmPaths;
+    if (wasm) ort.env.wasm.wasmBinary = wasm;
     return ort;
   }).catch((error) => {
+    if (error.kind === "runtime") throw error;
     throw RuntimeError("onnxruntime-web could not be loaded.", messageOf(error));
   }));
 }
