@@ -192,7 +192,7 @@ def reproduce(model_ref: str, config_file: Path) -> None:
     try:
         settings = project.settings(config_file)
         card, locked = project.locked_card(settings, model_ref)
-        reports = run(card, locked, project.store(settings))
+        reports = run(card, locked, project.stores(settings))
     except (project.ProjectError, RecipeError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -7,7 +7,10 @@ For each `ORG/NAME@VERSION` it records
   the build takes these bytes from the artifact store (generator/lock/store.py), never from a new run;
 - `fields`: the SHA-256 of each card field that changes what is published or measured
   (LOCKED_FIELDS; absent fields are left out), so an edit names the field;
-- `metrics`: the values the build verified when the version was locked.
+- `metrics`: the values the build verified when the version was locked;
+- `published`: the SHA-256 and size of every file the site published for the version (the ONNX file,
+  its variants and vocabulary, card.yaml, the deploy bundle). A later build publishes exactly these
+  bytes: the card file and the bundle come from the store even when the card's texts or status change.
 
 The file is JSON with sorted keys, one field per line, so a pull request that locks a new version
 adds lines and changes none. It is written only by `modelshelf lock` (atomically).
@@ -50,6 +53,7 @@ class LockedVersion:
     outputs: dict[str, LockedFile]
     fields: dict[str, str]
     metrics: dict[str, float] = field(default_factory=dict)
+    published: dict[str, LockedFile] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -108,7 +112,8 @@ def read_lock(path: Path) -> Lock:
             raise LockInvalid(f"{where}.metrics must map metric names to numbers")
         lock.versions[ref] = LockedVersion(model_id, version, _files(f"{where}.folder", entry.get("folder", {})),
                                            _files(f"{where}.outputs", entry.get("outputs", {})), dict(fields),
-                                           {k: float(v) for k, v in metrics.items()})
+                                           {k: float(v) for k, v in metrics.items()},
+                                           _files(f"{where}.published", entry.get("published", {})))
     return lock
 
 
@@ -120,7 +125,7 @@ def write_lock(lock: Lock) -> None:
     """Write the lock atomically (temporary file, then rename), sorted, one value per line."""
     data = {"format": FORMAT, "versions": {
         ref: {"folder": _files_json(v.folder), "outputs": _files_json(v.outputs), "fields": dict(sorted(v.fields.items())),
-              "metrics": dict(sorted(v.metrics.items()))}
+              "metrics": dict(sorted(v.metrics.items())), "published": _files_json(v.published)}
         for ref, v in sorted(lock.versions.items())}}
     text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{lock.path.name}.", dir=lock.path.parent)

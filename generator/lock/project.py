@@ -1,15 +1,16 @@
 """The lock settings of a project, read from its mkdocs.yml (plugins.modelshelf), for the `lock` and `reproduce` commands."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modelshelf.catalog.catalog import load_catalog
 from modelshelf.catalog.model import Card
 from modelshelf.catalog.problems import format_problems
 
 from modelshelf.generator.lock.lockfile import LOCK_NAME, Lock, LockedVersion, LockInvalid, read_lock
-from modelshelf.generator.lock.store import FolderStore
+from modelshelf.generator.lock.store import Store, configured_store
 
 
 class ProjectError(Exception):
@@ -21,6 +22,8 @@ class Settings:
     models_dir: Path
     lock_path: Path
     store_dir: Path
+    store_s3: dict[str, Any] = field(default_factory=dict)
+    store_site_url: str | None = None
 
 
 def settings(config_file: Path) -> Settings:
@@ -37,7 +40,8 @@ def settings(config_file: Path) -> Settings:
     base = config_file.resolve().parent
     options = plugin.config
     return Settings(base / options.get("models_dir", "models"), base / options.get("lock_file", LOCK_NAME),
-                    base / options.get("store_dir", "store"))
+                    base / options.get("store_dir", "store"), dict(options.get("store_s3") or {}),
+                    options.get("store_site_url") or None)
 
 
 def read(s: Settings) -> Lock:
@@ -47,8 +51,9 @@ def read(s: Settings) -> Lock:
         raise ProjectError(str(exc)) from None
 
 
-def store(s: Settings) -> FolderStore:
-    return FolderStore(s.store_dir)
+def stores(s: Settings, *, upload: bool = False) -> Store:
+    """Every configured store, as the build uses them (store.configured_store): folder, then S3, then the published site."""
+    return configured_store(s.store_dir, s3=s.store_s3, site_url=s.store_site_url, upload=upload)
 
 
 def _cards(s: Settings) -> list[Card]:

@@ -21,7 +21,7 @@ from modelshelf.generator.export.safety import Limits, smoke_run
 from modelshelf.generator.export.stage import example_feeds
 from modelshelf.generator.lock.lockfile import LockedVersion
 from modelshelf.generator.lock.stage import _sha256, output_files
-from modelshelf.generator.lock.store import FolderStore
+from modelshelf.generator.lock.store import Store, StoreError
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _outputs_diff(card: Card, locked_path: Path, new_path: Path, limits: Limits)
     return worst, f"on {len(feeds)} example(s)"
 
 
-def reproduce(card: Card, locked: LockedVersion, store: FolderStore, limits: Limits = Limits()) -> list[FileReport]:
+def reproduce(card: Card, locked: LockedVersion, store: Store, limits: Limits = Limits()) -> list[FileReport]:
     """Run the card's recipe afresh and compare every output with the locked one."""
     with tempfile.TemporaryDirectory(prefix="modelshelf-reproduce-") as tmp:
         out = run_recipe(card, Path(tmp) / "cache", versions=tool_versions())
@@ -69,13 +69,16 @@ def reproduce(card: Card, locked: LockedVersion, store: FolderStore, limits: Lim
             path = produced.get(name)
             want = locked.outputs.get(name)
             report = FileReport(name, want.sha256 if want else None, _sha256(path) if path else None)
-            if (not report.same and name.endswith(".onnx") and path is not None and want is not None
-                    and store.has(want.sha256, want.size)):
-                differences, note = _outputs_diff(card, store.path(want.sha256), path, limits)
-                report = FileReport(name, report.locked, report.produced, differences, note)
-            elif not report.same and name.endswith(".onnx") and want is not None:
-                report = FileReport(name, report.locked, report.produced, None,
-                                    f"the locked file is not in {store}, so the outputs cannot be compared")
+            if not report.same and name.endswith(".onnx") and path is not None and want is not None:
+                locked_copy = Path(tmp) / "locked" / name
+                try:
+                    store.get(want.sha256, want.size, locked_copy)
+                except StoreError as exc:
+                    report = FileReport(name, report.locked, report.produced, None,
+                                        f"the locked file is not available ({exc}), so the outputs cannot be compared")
+                else:
+                    differences, note = _outputs_diff(card, locked_copy, path, limits)
+                    report = FileReport(name, report.locked, report.produced, differences, note)
             reports.append(report)
         return reports
 

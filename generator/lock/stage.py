@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,11 +25,12 @@ from modelshelf.catalog.model import Card
 from modelshelf.catalog.problems import CardReporter
 
 from modelshelf.generator.enrich.recipes import MANIFEST, NOT_INPUTS, RecipeError, run_recipe, verify_entry
-from modelshelf.generator.lock.lockfile import LOCK_NAME, LOCKED_FIELDS, Lock, LockedFile, LockedVersion, field_hash, write_lock
-from modelshelf.generator.lock.store import FolderStore, StoreError
+from modelshelf.generator.lock.lockfile import (LOCK_NAME, LOCKED_FIELDS, Lock, LockedFile, LockedVersion, field_hash,
+                                                write_lock)
+from modelshelf.generator.lock.store import Store, StoreError
 
 if TYPE_CHECKING:
-    from modelshelf.generator.enrich.stage import ModelEntry
+    from modelshelf.generator.enrich.stage import Artifact, ModelEntry
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +84,7 @@ def check_locked(card: Card, locked: LockedVersion, rep: CardReporter) -> bool:
     return len(rep.items) == before
 
 
-def locked_outputs(card: Card, locked: LockedVersion, store: FolderStore, cache_dir: Path,
+def locked_outputs(card: Card, locked: LockedVersion, store: Store, cache_dir: Path,
                    versions: dict[str, str | None]) -> Path:
     """A folder holding exactly the recipe outputs `locked` records, from the store (or a byte-identical run)."""
     key = field_hash({name: [f.sha256, f.size] for name, f in sorted(locked.outputs.items())})
@@ -112,7 +114,7 @@ def locked_outputs(card: Card, locked: LockedVersion, store: FolderStore, cache_
     return dest
 
 
-def _reproduce_missing(card: Card, locked: LockedVersion, store: FolderStore, cache_dir: Path,
+def _reproduce_missing(card: Card, locked: LockedVersion, store: Store, cache_dir: Path,
                        versions: dict[str, str | None], missing: dict[str, tuple[LockedFile, str]], staged: Path) -> None:
     log.info("%s: %d locked file(s) not in %s (%s); running the recipe to reproduce them byte for byte",
              locked.ref, len(missing), store, ", ".join(sorted(missing)))
@@ -137,7 +139,29 @@ def _reproduce_missing(card: Card, locked: LockedVersion, store: FolderStore, ca
             "machine made different bytes (training is not bit-identical across CPUs)")
 
 
-def record(entries: list[ModelEntry], lock: Lock, store: FolderStore) -> list[str]:
+def pin_published(locked: LockedVersion | None, artifact: Artifact, store: Store | None, cache_dir: Path) -> Artifact:
+    """The file a locked version published under this name: this build's if the bytes are the same, else the store's.
+
+    Only the card file and the deploy bundle can differ (their texts, status or templates changed since); the model
+    files are the locked outputs already. Raises LockedBytesMissing when no store has the published bytes.
+    """
+    want = locked.published.get(artifact.filename) if locked is not None else None
+    if locked is None or want is None or want.sha256 == artifact.sha256 or "://" in artifact.url:
+        return artifact
+    local = cache_dir / "published" / want.sha256 / artifact.filename
+    if not (local.is_file() and local.stat().st_size == want.size and _sha256(local) == want.sha256):
+        try:
+            if store is None:
+                raise StoreError("no artifact store is configured")
+            store.get(want.sha256, want.size, local)
+        except StoreError as exc:
+            raise LockedBytesMissing(f"{locked.ref} published {artifact.filename} as {want.sha256[:12]} and this build made "
+                                     f"{artifact.sha256[:12]}; the published bytes are not available: {exc}") from None
+    url = f"{artifact.url.rsplit('/', 2)[0]}/{want.sha256[:12]}/{artifact.filename}"
+    return replace(artifact, sha256=want.sha256, size=want.size, url=url, local=local)
+
+
+def record(entries: list[ModelEntry], lock: Lock, store: Store) -> list[str]:
     """Lock every built version not locked yet: its files go into the store, its record into the lock."""
     added = []
     for entry in entries:
@@ -152,7 +176,12 @@ def record(entries: list[ModelEntry], lock: Lock, store: FolderStore) -> list[st
                 outputs[rel] = LockedFile(sha, path.stat().st_size)
         metrics = dict(entry.evaluation.metrics) if entry.evaluation is not None else {}
         fields = {name: field_hash(card.raw[name]) for name in LOCKED_FIELDS if card.raw.get(name) is not None}
-        version = LockedVersion(card.id, card.version, folder_files(card), outputs, fields, metrics)
+        published = {}
+        for artifact in entry.all_files:
+            if artifact.local is not None and "://" not in artifact.url:
+                store.put(artifact.local, artifact.sha256)
+            published[artifact.filename] = LockedFile(artifact.sha256, artifact.size)
+        version = LockedVersion(card.id, card.version, folder_files(card), outputs, fields, metrics, published)
         lock.versions[version.ref] = version
         added.append(version.ref)
     if added:
