@@ -178,6 +178,9 @@ class Card:
     browser: Browser | None = None
     variants: tuple[Variant, ...] = ()
     audio: Audio | None = None
+    status: str = "active"  # active, deprecated or yanked
+    status_reason: str | None = None
+    changelog: str | None = None
     # Only for copying the card verbatim into catalog.json; every other reader uses the fields above.
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -188,6 +191,18 @@ class Card:
     @property
     def short_name(self) -> str:
         return self.id.split("/")[1]
+
+    @property
+    def ref(self) -> str:
+        """ORG/NAME@VERSION: what identifies this card in a catalog that keeps several versions of a model."""
+        return f"{self.id}@{self.version}"
+
+
+def version_key(version: str) -> tuple[Any, ...]:
+    """Sort key of a semantic version: 1.10.0 after 1.9.0, a pre-release (1.1.0-rc.1) before its release."""
+    core, _, pre = version.split("+")[0].partition("-")
+    nums = tuple(int(p) if p.isdigit() and len(p) < 19 else 0 for p in core.split("."))
+    return nums, pre == "", pre
 
 
 def _tensor(d: dict[str, Any]) -> Tensor:
@@ -238,5 +253,6 @@ def card_from_data(data: dict[str, Any], card_path: Path) -> Card:
         browser=Browser(**data["browser"]) if "browser" in data else None,
         variants=tuple(Variant(**v) for v in data.get("variants") or ()),
         audio=Audio(**data["audio"]) if "audio" in data else None,
+        status=data.get("status", "active"), status_reason=data.get("status_reason"), changelog=data.get("changelog"),
         raw=data,
     )

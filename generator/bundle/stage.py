@@ -35,6 +35,9 @@ from packaging.requirements import Requirement
 
 from modelshelf.catalog import runtime
 
+from modelshelf.generator.lock.lockfile import Lock
+from modelshelf.generator.lock.stage import LockedBytesMissing, pin_published
+from modelshelf.generator.lock.store import Store
 from modelshelf.generator.enrich.stage import Artifact, ModelEntry, artifact_for, sha256_file
 from modelshelf.generator.errors import BuildError
 
@@ -253,13 +256,24 @@ def deploy_context(entry: ModelEntry, bundle: Artifact, site_url: str) -> Deploy
 
 
 def add_bundles(entries: Sequence[ModelEntry], catalog_entries: list[dict[str, Any]], *, cache_dir: Path,
-                site_url: str) -> list[ModelEntry]:
-    """The entries with their bundle appended to `added_files` (listed, published, in catalog.json) and their `deploy`."""
+                site_url: str, lock: Lock | None = None, store: Store | None = None) -> list[ModelEntry]:
+    """The entries with their bundle appended to `added_files` (listed, published, in catalog.json) and their `deploy`.
+
+    A locked version keeps the bundle it was locked with (from `store`), even when the templates have changed since.
+    """
     by_id = {(m["id"], m["version"]): m for m in catalog_entries}
     out = []
+    problems = []
     for entry in entries:
         artifact = build_bundle(entry, by_id[(entry.card.id, entry.card.version)], cache_dir=cache_dir, site_url=site_url)
+        try:
+            artifact = pin_published(lock.get(entry.card.id, entry.card.version) if lock else None, artifact, store, cache_dir)
+        except LockedBytesMissing as exc:
+            problems.append(f"{entry.card.card_path}: {exc}")
+            continue
         out.append(replace(entry, added_files=entry.added_files + (artifact,), deploy=deploy_context(entry, artifact, site_url)))
+    if problems:
+        raise BundleError("\n".join(problems) + "\n  hint: restore the store's blobs (git checkout -- store)")
     return out
 
 

@@ -26,9 +26,10 @@ from modelshelf.generator.enrich.onnx_info import (Signature, TensorInfo, check_
                                                    signature_mismatches)
 from modelshelf.generator.enrich.recipes import run_recipe, tool_versions
 from modelshelf.generator.enrich.remote import SourceDownloadFailed, fetch_source
+from modelshelf.generator.enrich.versions import VersionLink, assign_versions
 from modelshelf.generator.lock.lockfile import Lock, LockedVersion
-from modelshelf.generator.lock.stage import LockedBytesMissing, check_locked, locked_outputs
-from modelshelf.generator.lock.store import FolderStore
+from modelshelf.generator.lock.stage import LockedBytesMissing, check_locked, locked_outputs, pin_published
+from modelshelf.generator.lock.store import Store
 from modelshelf.generator.export.safety import Limits, check_file
 from modelshelf.generator.enrich.sanitize import render_markdown
 from modelshelf.generator.render.escape import one_line, shell_word, url_for_shell
@@ -84,6 +85,9 @@ class ModelEntry:
     insight: InsightView | None = None  # evaluate/stage.py: evaluate_catalog
     tryit: TryIt | None = None  # tryit/stage.py: add_tryit
     deploy: Deploy | None = None  # bundle/stage.py: add_bundles
+    # enrich/versions.py: whether `@latest` is this version, and every version of the model (newest first).
+    is_latest: bool = True
+    versions: tuple[VersionLink, ...] = ()
     # Further files to publish and list on the page, in the order the stages add them
     # (variants, the tokenizer's vocabulary, the deploy bundle).
     added_files: tuple[Artifact, ...] = ()
@@ -149,7 +153,7 @@ def _shell_snippet(card: Card, artifact: Artifact, site_url: str) -> str:
 
 
 def _onnx_path(card: Card, cache_dir: Path, versions: dict[str, str | None],
-               locked: LockedVersion | None, store: FolderStore | None) -> tuple[Path, bool | None]:
+               locked: LockedVersion | None, store: Store | None) -> tuple[Path, bool | None]:
     if card.source.file:
         return card.folder / card.source.file, None
     if card.source.recipe and locked is not None and store is not None:
@@ -167,7 +171,7 @@ def artifact_for(card: Card, path: Path, filename: str, kind: str) -> Artifact:
 
 
 def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path, site_url: str,
-           limits: Limits = Limits(), lock: Lock | None = None, store: FolderStore | None = None) -> list[ModelEntry]:
+           limits: Limits = Limits(), lock: Lock | None = None, store: Store | None = None) -> list[ModelEntry]:
     """Turn validated cards into page-ready entries; raises CatalogInvalid with every model problem found.
 
     A version in `lock` must match it (generator/lock/stage.py) and is built from the bytes in `store`.
@@ -177,7 +181,7 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
     versions = tool_versions()
     entries: list[ModelEntry] = []
     for card in cards:
-        problems = CardReporter(documents.get(card.id), card.card_path)
+        problems = CardReporter(documents.get(card.ref), card.card_path)
         reports.append(problems)
         locked = lock.get(card.id, card.version) if lock is not None else None
         if locked is not None and not check_locked(card, locked, problems):
@@ -218,6 +222,13 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
         card_sha, card_size = sha256_file(card.card_path), card.card_path.stat().st_size
         card_artifact = Artifact("card.yaml", card_size, card_sha, f"{_files_prefix(card, card_sha)}/card.yaml",
                                  card.card_path, True, "card")
+        try:
+            # A locked version keeps publishing the card file it was locked with (its texts and status may change since).
+            card_artifact = pin_published(locked, card_artifact, store, cache_dir)
+        except LockedBytesMissing as exc:
+            problems.add(("version",), str(exc), "restore the store's blobs (git checkout -- store), or run `modelshelf lock` "
+                         "where they are")
+            continue
         entries.append(ModelEntry(
             card=card, url=f"models/{card.id}/", src_uri=f"models/{card.id}.md",
             task_title=titles.get(card.task, card.task), onnx=onnx_artifact, files=(onnx_artifact, card_artifact),
@@ -230,7 +241,7 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
     found = [p for report in reports for p in report.items]
     if found:
         raise CatalogInvalid(sorted(found))
-    return entries
+    return assign_versions(entries)
 
 
 __all__ = ["Artifact", "ModelEntry", "enrich", "human_size", "sha256_file", "BuildError", "TensorInfo"]

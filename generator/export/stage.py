@@ -575,7 +575,7 @@ def check_exports(entries: Sequence[ModelEntry], documents: Mapping[str, Documen
     problems: list[Problem] = []
     checked: list[ModelEntry] = []
     for entry in entries:
-        report = CardReporter(documents.get(entry.card.id), entry.card.card_path)
+        report = CardReporter(documents.get(entry.card.ref), entry.card.card_path)
         checked.append(_check_entry(entry, report, cache_dir, limits))
         problems += report.items
     if problems:

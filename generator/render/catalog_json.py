@@ -1,4 +1,4 @@
-"""catalog.json: every card, machine-readable, with the size and SHA-256 of every published file.
+"""catalog.json: every version of every model, machine-readable, with the size and SHA-256 of every published file.
 
 This is what `modelshelf pull` and other tools read. It has no timestamps, so an unchanged
 catalog gives the same bytes.
@@ -30,6 +30,11 @@ def catalog_document(entries: list[ModelEntry], site_url: str) -> dict[str, Any]
             {
                 "id": e.card.id,
                 "version": e.card.version,
+                # active, deprecated (pullable, with a warning) or yanked (pulled only by exact version, with a warning);
+                # `latest` marks the version `ORG/NAME` without a version means (at most one per model).
+                "status": e.card.status,
+                "status_reason": e.card.status_reason,
+                "latest": e.is_latest,
                 "page": e.url,
                 "task": e.card.task,
                 "card": e.card.raw,  # verbatim: the one reader of Card.raw

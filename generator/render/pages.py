@@ -191,17 +191,18 @@ def render_pages(entries: list[ModelEntry], *, site_name: str) -> dict[str, str]
     """Every generated page: src_uri -> Markdown text."""
     env = _env()
     pages: dict[str, str] = {}
-    task_rows = _task_rows(entries)
+    listed = [e for e in entries if e.is_latest]  # lists show each model once, at its latest version
+    task_rows = _task_rows(listed)
     pages["index.md"] = env.get_template("home.md.j2").render(
-        site_name=site_name, model_count=len(entries), facets=facets(entries),
+        site_name=site_name, model_count=len(listed), facets=facets(listed),
         tasks=[_Obj(r) for r in task_rows if r["count"]], root="")
-    for entry in entries:
+    for entry in entries:  # every version has a page
         pages[entry.src_uri] = render_model(env, entry)
     pages["tasks/index.md"] = env.get_template("tasks.md.j2").render(tasks=task_rows, root=rel_root("tasks/index.md"))
     for row in task_rows:
         src = f"tasks/{row['id']}.md"
         pages[src] = env.get_template("task.md.j2").render(task=_Obj(row), entries=row["entries"], root=rel_root(src))
-    licenses, datasets = _groups(entries)
+    licenses, datasets = _groups(listed)
     pages["licenses.md"] = env.get_template("licenses.md.j2").render(licenses=licenses, datasets=datasets,
                                                                      root=rel_root("licenses.md"))
     schema = card_schema()

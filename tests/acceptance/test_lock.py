@@ -157,7 +157,9 @@ def test_missing_blob_is_reproduced_only_when_byte_identical(tmp_path: Path, cap
 def test_a_damaged_blob_is_not_used(tmp_path: Path) -> None:
     config = _project(tmp_path, NOISY_RECIPE)
     assert _lock(config)[0] == 0
-    blob = next(p for p in (config.parent / "store" / "sha256").rglob("*") if p.is_file())
+    lock = json.loads((config.parent / "modelshelf.lock").read_text())
+    sha = lock["versions"]["acme/relu@1.0.0"]["outputs"]["model.onnx"]["sha256"]
+    blob = config.parent / "store" / "sha256" / sha[:2] / sha
     blob.write_bytes(blob.read_bytes()[:-1] + b"\0")
     shutil.rmtree(tmp_path / "cache")
     with pytest.raises(SiteBuildFailed) as err:
