@@ -307,6 +307,16 @@ def load_yaml_text(text: str, file: str) -> tuple[Document | None, list[Problem]
         what = exc.problem or exc.context or "invalid YAML"
         conv.problem(where, (), f"YAML syntax error: {what}", "check the indentation and quoting on this line and the one above")
         return None, conv.problems
+    except yaml.reader.ReaderError:
+        # A raw control character (ESC, NUL, DEL, ...) typed into the file: point at it, as for an escaped one.
+        found = yaml.reader.Reader.NON_PRINTABLE.search(text)
+        at = found.start() if found else 0
+        code = ord(text[at]) if found else 0
+        what = "the control character" if code < 0x20 or 0x7F <= code < 0xA0 else "the character"
+        line, col = text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+        conv.problem(Position(line, col), (), f"the card contains {what} U+{code:04X}, which YAML does not allow",
+                     "remove it: cards hold printable text (tabs and line breaks are fine)")
+        return None, conv.problems
     except yaml.YAMLError as exc:
         conv.problem(Position(1, 1), (), f"YAML error: {exc}", "check that the file is a YAML mapping")
         return None, conv.problems

@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import re
 import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 
 MAX_COMMITTED_ONNX_BYTES = 10 * 1024 * 1024
 CARD_FILE = "card.yaml"
+# The versions `modelshelf pull` can fetch and cache: the same pattern as `_VERSION` in catalog/client/download.py
+# (the client does not import this module; tests/acceptance/test_bad_inputs.py checks that the two agree).
+FETCHABLE_VERSION = re.compile(r"^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})"
+                               r"(-[0-9A-Za-z.-]{1,40})?(\+[0-9A-Za-z.-]{1,40})?$")
 
 # Step parameters: which each op needs and which it may take.
 STEP_PARAMS: dict[str, tuple[set[str], set[str]]] = {
@@ -102,7 +107,8 @@ def _schema_problems(rep: CardReporter, doc: Document) -> None:
 
 
 def _fmt(template: str, value: Any) -> str:
-    return template.format(value=value)
+    # A card value quoted in a message: shortened (a 40-level list is one line), and an empty field said in words.
+    return template.replace("{value!r}", "{value}").format(value="an empty value" if value is None else _short(value))
 
 
 def _report_schema_error(rep: CardReporter, error: ValidationError) -> None:
@@ -237,6 +243,22 @@ def _semantic_problems(rep: CardReporter, doc: Document, card_path: Path, expect
         rep.add(("id",), f"{ident!r} does not match the card's folder {expected_id!r}",
                 f"set id: {expected_id}, or move the card to models/{ident}/card.yaml")
 
+    version = data.get("version")
+    if isinstance(version, str) and re.fullmatch(card_schema()["properties"]["version"]["pattern"], version) \
+            and not FETCHABLE_VERSION.fullmatch(version):
+        rep.add(("version",), f"{_short(version)} is too long for a version: MAJOR, MINOR and PATCH have at most 9 digits, "
+                "a -pre-release or +build suffix at most 40 characters",
+                'write a shorter one, e.g. version: "1.0.0"; `modelshelf pull ORG/NAME@VERSION` takes no longer ones')
+    if isinstance(version, str) and version_folder(folder.name) and version != folder.name:
+        rep.add(("version",), f"version {version!r} does not match the card's version folder {folder.name!r}",
+                f'set version: "{folder.name}", or move the card to a folder named {version}')
+    status = data.get("status", "active")
+    if status in ("deprecated", "yanked") and not data.get("status_reason"):
+        rep.add(("status",), f"a {status} version needs status_reason", "add status_reason: with one sentence saying why")
+    elif status == "active" and "status_reason" in data:
+        rep.add(("status_reason",), "status_reason is only for a deprecated or yanked version",
+                "remove it, or set status: deprecated (or yanked)")
+
     lic = data.get("license")
     if isinstance(lic, str):
         if lic == "other":
@@ -332,6 +354,9 @@ def _check_evaluation(rep: CardReporter, evaluation: Any, outputs: list[Any], fo
 
 def _check_local_file(rep: CardReporter, path: tuple[PathPart, ...], rel: str, folder: Path, max_bytes: int | None) -> None:
     pure = PurePosixPath(rel)
+    if not pure.parts:  # '', '.' or './': no file at all (and nothing for parts[0] below)
+        rep.add(path, f"{rel!r} names no file", "give the path of a file beside the card, relative to it")
+        return
     if pure.is_absolute() or rel.startswith("\\") or ":" in pure.parts[0] or ".." in pure.parts:
         rep.add(path, f"{rel!r} points outside the model folder", "give a path relative to the card, inside its folder")
         return
@@ -345,7 +370,12 @@ def _check_local_file(rep: CardReporter, path: tuple[PathPart, ...], rel: str, f
                 "replace the link with the file itself")
         return
     if not target.is_file():
-        rep.add(path, f"file {rel!r} does not exist beside the card", f"add {rel} to {folder.as_posix()}/ or fix the path")
+        if target.is_dir() and not target.is_symlink():
+            rep.add(path, f"{rel!r} is a folder, not a file", "give the path of the file itself, relative to the card")
+        else:
+            # The folder as the file positions show it (relative to where the build or validate runs), not absolute.
+            shown = Path(_display(folder)).as_posix()
+            rep.add(path, f"file {rel!r} does not exist beside the card", f"add {rel} to {shown}/ or fix the path")
         return
     if target.is_symlink():
         rep.add(path, f"{rel!r} is a symbolic link", "commit the file itself, not a link")
@@ -437,9 +467,16 @@ def _display(path: Path) -> str:
 
 # ---------------------------------------------------------------- entry points
 
+def version_folder(name: str) -> bool:
+    """Whether a folder name is a version (models/<org>/<name>/<version>/card.yaml)."""
+    return FETCHABLE_VERSION.fullmatch(name) is not None
+
+
 def expected_id_for(card_path: Path) -> str | None:
-    """`org/name` from models/<org>/<name>/card.yaml (None when the card is not in such a folder)."""
+    """`org/name` from models/<org>/<name>/card.yaml or models/<org>/<name>/<version>/card.yaml (None outside such a folder)."""
     parts = card_path.resolve().parts
+    if version_folder(parts[-2]) and len(parts) >= 4:
+        return f"{parts[-4]}/{parts[-3]}"
     if len(parts) >= 3:
         return f"{parts[-3]}/{parts[-2]}"
     return None
@@ -454,7 +491,8 @@ def validate_document(doc: Document, card_path: Path) -> list[Problem]:
     _character_problems(rep, doc)
     _schema_problems(rep, doc)
     _semantic_problems(rep, doc, card_path, expected_id_for(card_path))
-    return rep.items
+    # One x-message can answer several failed keywords of the same field (`source: [a list]` fails type and oneOf).
+    return list(dict.fromkeys(rep.items))
 
 
 def check_card(card_path: Path) -> tuple[Document | None, list[Problem]]:
@@ -469,19 +507,29 @@ def check_card(card_path: Path) -> tuple[Document | None, list[Problem]]:
 
 
 def cross_card_problems(docs: dict[Path, Document]) -> list[Problem]:
-    """Ids must be unique across the catalog, also when compared without case."""
+    """Ids must be unique across the catalog, also when compared without case; the versions of one model live in
+    the version folders of one model folder, one card per version."""
     problems: list[Problem] = []
-    seen: dict[str, tuple[str, Path]] = {}
+    seen: dict[str, tuple[str, Path, Path]] = {}  # lower-case id -> (id, model folder, first card)
+    versions: set[tuple[str, str]] = set()
     for card_path, doc in sorted(docs.items()):
         ident = doc.data.get("id") if isinstance(doc.data, dict) else None
         if not isinstance(ident, str):
             continue
         pos = doc.position(("id",))
-        if ident.lower() in seen:
-            other_id, other = seen[ident.lower()]
+        model_folder = card_path.parent.parent if version_folder(card_path.parent.name) else card_path.parent
+        if ident.lower() in seen and (seen[ident.lower()][0] != ident or seen[ident.lower()][1] != model_folder):
+            other_id, _, other = seen[ident.lower()]
             what = f"duplicate id {ident!r}" if other_id == ident else f"id {ident!r} differs only by case from {other_id!r}"
             problems.append(Problem(doc.file, pos.line, pos.col, "$.id", f"{what} (also in {_display(other)})",
                                     "every model needs its own id; rename one of them"))
-        else:
-            seen[ident.lower()] = (ident, card_path)
+            continue
+        seen.setdefault(ident.lower(), (ident, model_folder, card_path))
+        version = doc.data.get("version")
+        if isinstance(version, str):
+            if (ident, version) in versions:
+                vpos = doc.position(("version",))
+                problems.append(Problem(doc.file, vpos.line, vpos.col, "$.version", f"{ident} has two cards of version {version}",
+                                        "give each version folder its own version"))
+            versions.add((ident, version))
     return problems

@@ -43,7 +43,9 @@ _CATALOG_LIMIT = 256 << 20
 _CATALOG_MAX_DEPTH = 64  # a real catalog is about 12 levels deep; json and every walk below recurse
 # Every catalog field that reaches the filesystem (refs/<org>/<name>/<version>/<kind>.json, blobs/<sha256>) or a
 # message is checked against these before use: the catalog is written by whoever controls the site.
-_MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}/[a-z0-9][a-z0-9._-]{0,63}$")
+# The card schema's id pattern: an org with '.' or '_' is a valid card, so the client must be able to pull it.
+_MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}/[a-z0-9][a-z0-9._-]{0,63}$")
+# `FETCHABLE_VERSION` in catalog/validate.py is the same pattern, so a card's version is one the client can pull.
 _VERSION = re.compile(r"^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})"
                       r"(-[0-9A-Za-z.-]{1,40})?(\+[0-9A-Za-z.-]{1,40})?$")
 _KIND = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
@@ -106,15 +108,25 @@ def normalize_site_url(site: str) -> str:
 
 def parse_model_ref(ref: str, version: str | None = None) -> tuple[str, str | None]:
     """'org/name@1.0.0' -> ('org/name', '1.0.0'); a separate `version` wins over one in the string."""
-    model_id, _, at_version = ref.partition("@")
+    model_id, at, at_version = ref.partition("@")
     if not _MODEL_ID.match(model_id):
-        raise ModelNotFound(f"{printable(repr(ref))} is not a model id; ids look like ORG/NAME or ORG/NAME@VERSION, "
+        raise ModelNotFound(f"{_shown(ref)} is not a model id; ids look like ORG/NAME or ORG/NAME@VERSION, "
                             "e.g. modelshelf/iris-logreg@1.0.0")
+    if at and not at_version and not version:
+        # `pull org/name@$VERSION` with an empty variable must not quietly pull whatever is latest.
+        raise VersionNotFound(f"{_shown(ref)} has no version after '@'; give one, e.g. {model_id}@1.0.0, "
+                              f"or write {model_id} for the latest")
     version = version or at_version or None
     if version is not None and not is_version(version):
-        raise VersionNotFound(f"{printable(repr(version))} is not a version; versions look like 1.0.0 "
+        raise VersionNotFound(f"{_shown(version)} is not a version; versions look like 1.0.0 "
                               "(MAJOR.MINOR.PATCH), e.g. modelshelf/iris-logreg@1.0.0")
     return model_id, version
+
+
+def _shown(value: str, limit: int = 60) -> str:
+    """A value from the command line or a catalog, quoted and safe for a terminal, shortened when long."""
+    text = printable(repr(value))
+    return text if len(text) <= limit else f"{text[:limit - 4]}...' ({len(value)} characters)"
 
 
 def is_version(value: object) -> bool:
@@ -309,10 +321,14 @@ class Client:
             raise ModelNotFound(f"{self.site_url} has no model {model_id}{hint}")
         versions = sorted((str(m.get("version")) for m in entries), key=_version_key)
         if version is None:
-            version = versions[-1]
+            version = self._latest(model_id, entries)
         entry = next((m for m in entries if m.get("version") == version), None)
         if entry is None:
             raise VersionNotFound(f"{model_id} has no version {version} on {self.site_url}; available: {', '.join(versions)}")
+        status = entry.get("status")
+        if status in ("deprecated", "yanked"):
+            reason = entry.get("status_reason")
+            log.warning("%s@%s is %s%s", model_id, version, status, f": {printable(str(reason))[:300]}" if reason else "")
         listed = as_list(entry.get("files"))
         files = [f for f in listed if isinstance(f, dict) and f.get("kind") == kind]
         if not files:
@@ -331,6 +347,18 @@ class Client:
             # A remote catalog must not make the client read local files.
             raise CatalogUnavailable(f"{self.site_url}catalog.json points {model_id}@{version} at a local file ({url}); refusing")
         return RemoteFile(model_id, version, kind, f["name"], f["size"], f["sha256"], url)
+
+    def _latest(self, model_id: str, entries: list[dict[str, Any]]) -> str:
+        """The version catalog.json marks `latest`; else the newest that is not yanked (catalogs before versions had one)."""
+        usable = [m for m in entries if m.get("status") != "yanked"]
+        marked = [str(m["version"]) for m in usable if m.get("latest") is True]
+        if marked:
+            return marked[0]
+        if not usable:
+            every = ", ".join(sorted((str(m.get("version")) for m in entries), key=_version_key))
+            raise VersionNotFound(f"every version of {model_id} on {self.site_url} is yanked ({every}); "
+                                  f"pull one by its exact version, e.g. {model_id}@{every.split(', ')[-1]}, if you must")
+        return max((str(m.get("version")) for m in usable), key=_version_key)
 
     # -- pull --
 

@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import urllib.error
@@ -157,6 +158,10 @@ class _Source:
     def names(self) -> set[str] | None:
         raise NotImplementedError
 
+    def note(self, name: str) -> str:
+        """What else is wrong with an unlisted file (as `names` spells it), beyond not being listed."""
+        return ""
+
 
 class _Folder(_Source):
     def __init__(self, root: Path) -> None:
@@ -234,8 +239,26 @@ class _Zip(_Source):
         except (OSError, zipfile.BadZipFile, EOFError) as exc:  # a CRC error or a damaged member
             return f"cannot read it: {exc}"
 
+    def _name(self, member: str) -> str:
+        return member[len(self.prefix):] if member.startswith(self.prefix) else f"(outside {self.prefix}) {member}"
+
     def names(self) -> set[str]:
-        return {n[len(self.prefix):] if n.startswith(self.prefix) else f"(outside {self.prefix}) {n}" for n in self.members}
+        return {self._name(n) for n in self.members}
+
+    def note(self, name: str) -> str:
+        # Unzipped, these would not be plain files of the bundle: say so, not only that they are unlisted.
+        info = next((i for n, i in self.members.items() if self._name(n) == name), None)
+        if info is None:
+            return ""
+        if not safe_name(info.filename):
+            return "; its path leaves the bundle's folder, so unzip could write it elsewhere"
+        if stat.S_ISLNK(info.external_attr >> 16):
+            try:
+                target = self.zip.read(info).decode("utf-8", "replace") if info.file_size <= 4096 else "..."
+            except (OSError, zipfile.BadZipFile, EOFError):
+                target = "..."
+            return f"; a symbolic link to '{_show(target)}', which unzip would recreate"
+        return ""
 
 
 class _Url(_Source):
@@ -396,7 +419,7 @@ def verify(target: str, *, allowed_signers: Path = DEFAULT_ALLOWED_SIGNERS, time
         notes.append("extra files were not looked for: a web server cannot list its files (verify a folder for that)")
     else:
         for name in sorted(present - set(sums) - {SUMS_NAME, SIG_NAME}):
-            differences.append(Difference(_show(name), "extra", f"not listed in {SUMS_NAME}"))
+            differences.append(Difference(_show(name), "extra", f"not listed in {SUMS_NAME}{source.note(name)}"))
     if source.kind == "site" and "catalog.json" in sums and not isinstance(measured.get("catalog.json"), str):
         differences += _catalog_differences(source, sums, measured, notes)
     if source.kind == "bundle":

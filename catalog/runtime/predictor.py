@@ -57,7 +57,8 @@ class InputError(ValueError):
 
 
 class IntegrityError(RuntimeError):
-    """Raised by the runtime when the model file does not match its SHA-256 (SHA256SUMS / model.json)."""
+    """Raised by the runtime when the model file does not match its SHA-256 (SHA256SUMS / model.json), or when a
+    bundle's model.json or SHA256SUMS is missing or unreadable, so that the file cannot be checked."""
 
 
 # -- configuration ---------------------------------------------------------------------------------
@@ -202,10 +203,20 @@ class Runner:
                 out[name] = self.preprocess(spec, raw[name], layout=None)
             else:
                 out[name] = self._tensor(spec, tensors[name])
+            # Python's json reads NaN and Infinity, and 1e39 overflows float32: the answer would not be JSON either.
+            if out[name].dtype.kind == "f" and out[name].size and not np.all(np.isfinite(out[name])):
+                raise self._error(f"input {name!r} holds NaN, Infinity or a number too large for {spec['dtype']}; "
+                                  "give finite numbers")
         return out
 
     def _tensor(self, spec: Mapping[str, Any], value: Any) -> np.ndarray:
         name, dtype, shape = spec["name"], spec["dtype"], spec["shape"]
+        depth, first = 0, value
+        while isinstance(first, list) and first and depth <= len(shape):
+            depth, first = depth + 1, first[0]
+        if depth > len(shape):  # numpy would call a 100-deep list "not rectangular", or stop at 64 dimensions
+            raise self._error(f"input {name!r} is nested more than {len(shape)} levels deep; "
+                              f"it must be {dtype} with shape {_shape_text(shape)}")
         try:
             arr = np.asarray(value)
         except (ValueError, TypeError):
@@ -230,7 +241,8 @@ class Runner:
             info = np.iinfo(DTYPES[dtype].numpy)
             if arr.size and (arr.min() < info.min or arr.max() > info.max):
                 raise self._error(f"input {name!r} has values outside the range of {dtype}")
-        return arr.astype(DTYPES[dtype].numpy)
+        with np.errstate(over="ignore"):  # a float32 overflow becomes inf, which feeds() refuses with its own message
+            return arr.astype(DTYPES[dtype].numpy)
 
     def preprocess(self, spec: Mapping[str, Any], raw: Any, layout: str | None) -> np.ndarray:
         """Apply the card's preprocessing to a raw value of `spec` (the primary input) and fit it to its shape."""
@@ -273,9 +285,15 @@ class Runner:
         """A request from a file: JSON as is, CSV rows of the first input, or the input kind's natural file."""
         suffix = path.suffix.lower()
         if suffix == ".json" or str(path) == "-":
-            text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+            try:
+                text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise self._error(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                                  "save it as UTF-8") from None
             try:
                 return json.loads(text)
+            except RecursionError:
+                raise self._error(f"{path} is nested too deeply to be a request") from None
             except ValueError as exc:
                 raise self._error(f"{path} is not valid JSON ({exc})") from None
         spec = self.primary_input
@@ -297,6 +315,9 @@ class Runner:
 
     def predict_file(self, path: Path) -> dict[str, Any]:
         """predict() on a file; a JSON file with the card example's "outputs" also gets an "expected" report."""
+        if str(path) != "-" and not path.is_file():
+            # The caller prints the path before the message: `predict.py: nope.json: no such file`.
+            raise FileNotFoundError("a folder, not an input file" if path.is_dir() else "no such file")
         spec = self.primary_input
         if spec.get("kind") == "image" and path.suffix.lower() in IMAGE_SUFFIXES and len(self.inputs) == 1:
             # An image is H x W x C pixels (0..255): the card's preprocessing starts from that layout.
@@ -379,6 +400,8 @@ def _read_csv(path: Path, features: Sequence[str], delimiter: str) -> list[list[
 
     header = None if numeric(rows[0]) else [c.strip() for c in rows[0]]
     body = rows[1:] if header else rows
+    if not body:
+        raise ValueError(f"{path} has a header row but no rows of values")
     if header and features and sorted(header) == sorted(features) and header != list(features):
         order = [header.index(f) for f in features]  # columns named like the card's features, in any order
         body = [[row[i] for i in order] for row in body]
@@ -499,19 +522,41 @@ def _decode_png(data: bytes) -> np.ndarray:
 
 def load_bundle(folder: Path, *, threads: int | None = None) -> Runner:
     """The Runner of a deploy bundle folder, after checking the model file against SHA256SUMS."""
-    config = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    if config.get("format") != CONFIG_FORMAT:
-        raise IntegrityError(f"model.json has format {config.get('format')!r}; this predict.py reads {CONFIG_FORMAT}")
-    sums_file, model = folder / "SHA256SUMS", folder / config["model_file"]
+    config_file = folder / "model.json"
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IntegrityError(f"refusing to run: {config_file} is missing; run predict.py from an unzipped "
+                             "deploy bundle, with every file it came with") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise IntegrityError(f"refusing to run: {config_file} cannot be read ({exc}); unzip the bundle again") from None
+    if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
+        got = config.get("format") if isinstance(config, dict) else None
+        raise IntegrityError(f"model.json has format {got!r}; this predict.py reads {CONFIG_FORMAT}")
+    name, digest = config.get("model_file"), config.get("model_sha256")
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", "..") \
+            or not isinstance(digest, str):
+        raise IntegrityError(f"refusing to run: model.json names no model file in this folder "
+                             f"(model_file {name!r}); unzip the bundle again")
+    sums_file, model = folder / "SHA256SUMS", folder / name
     if not sums_file.is_file():
         raise IntegrityError(f"refusing to run: {sums_file} is missing, so {model.name} cannot be verified")
-    listed = read_sha256sums(sums_file).get(config["model_file"])
-    if listed != config["model_sha256"]:
-        raise IntegrityError(f"refusing to run: SHA256SUMS lists {listed} for {model.name}, model.json {config['model_sha256']}")
+    try:
+        listed = read_sha256sums(sums_file).get(name)
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"refusing to run: {sums_file} cannot be read ({exc}), so {model.name} cannot be "
+                             "verified") from None
+    if listed is None:
+        raise IntegrityError(f"refusing to run: SHA256SUMS does not list {model.name}, so it cannot be verified")
+    if listed != digest:
+        raise IntegrityError(f"refusing to run: SHA256SUMS lists {listed} for {model.name}, model.json {digest}")
     if not model.is_file():
         raise IntegrityError(f"refusing to run: {model} is missing; download it (see README.md) and check it with "
                              "`sha256sum -c SHA256SUMS`")
-    return Runner(config, model, threads=threads)
+    try:
+        return Runner(config, model, threads=threads)
+    except (KeyError, TypeError) as exc:
+        raise IntegrityError(f"refusing to run: model.json lacks {exc}; unzip the bundle again") from None
 
 
 def self_test(runner: Runner) -> tuple[bool, list[dict[str, Any]]]:

@@ -146,7 +146,7 @@ def test_card_nested_too_deep_is_refused(tmp_catalog: Path) -> None:
     shutil.copytree(tmp_catalog, Path("models") / "mirror" / "acme" / "tiny-add")
     problems = [p.format_text() for p in load_catalog([Path("models")], root=Path("models")).problems]
     assert problems == [
-        "models/mirror/acme/tiny-add/card.yaml:1:1: $: cards live at models/<org>/<name>/card.yaml, not 3 folders deep\n"
+        "models/mirror/acme/tiny-add/card.yaml:1:1: $: cards live at models/<org>/<name>/card.yaml (or <org>/<name>/<version>/card.yaml), not 3 folders deep\n"
         "  hint: move the model folder to <org>/<name> directly under the models folder"
     ]
 
