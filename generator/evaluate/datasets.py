@@ -11,6 +11,7 @@ model folder and the tool versions, like a recipe's.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +23,19 @@ from modelshelf.catalog.runtime import processing
 from modelshelf.catalog.runtime.dtypes import NUMERIC
 from modelshelf.catalog.model import Card, EvaluationSplit, Tensor
 
+from modelshelf.generator.evaluate import splits
+
 from modelshelf.generator.enrich.recipes import (NO_SANDBOX_HINT, ScriptBadOutput, ScriptFailed, ScriptNotRun, ScriptTimedOut,
                                                 ScriptWroteNothing, folder_key, run_in_clean_folder)
 
 log = logging.getLogger(__name__)
 
-DATA_PROTOCOL = 1
+DATA_PROTOCOL = 1  # the calling convention of evaluation scripts (python SCRIPT OUTDIR -> OUTDIR/eval.npz), for their data cache
 SCRIPT_TIMEOUT = 900.0
+# The one split rule of the registry; generator/evaluate/splits.py implements it for recipes and the evaluator alike.
+SPLIT_RULE = ("evaluation.split {test_size, seed, stratify} -> sklearn.model_selection.train_test_split(X, y, test_size, "
+              "random_state=seed, stratify=y if stratify); the claim's split `test` is the held-out part. "
+              "Without evaluation.split every row is evaluated (split `all`)")
 
 
 class SpecProblem(Exception):
@@ -47,12 +54,21 @@ class SpecProblem(Exception):
 
 @dataclass(frozen=True)
 class Builtin:
-    """A dataset the build can load by name. `raw_note` says what its raw values are."""
+    """A dataset loader that belongs to the project: reviewed like code, and the only data a claim can be `verified` on.
+
+    `source` says where the rows come from, `licence` under which terms, `rows` how many the loader
+    gives (checked at every load), `split_rule` how the evaluated part is chosen; `raw_note` says
+    what its raw values are.
+    """
 
     name: str
     load: Callable[[], tuple[np.ndarray, np.ndarray]]
     kind: str  # "classification" or "regression"
     raw_note: str
+    source: str
+    licence: str
+    rows: int
+    split_rule: str = SPLIT_RULE
 
 
 def _sk(loader: str, **kwargs: Any) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
@@ -64,17 +80,29 @@ def _sk(loader: str, **kwargs: Any) -> Callable[[], tuple[np.ndarray, np.ndarray
     return load
 
 
+_UCI = "CC-BY-4.0 (UCI Machine Learning Repository); the copy ships in the scikit-learn wheel (BSD-3-Clause)"
 BUILTINS: dict[str, Builtin] = {b.name: b for b in [
-    Builtin("sklearn/iris", _sk("load_iris"), "classification", "4 measurements in cm; 150 rows, 3 classes"),
-    Builtin("sklearn/wine", _sk("load_wine"), "classification", "13 chemical measurements; 178 rows, 3 classes"),
+    Builtin("sklearn/iris", _sk("load_iris"), "classification", "4 measurements in cm; 150 rows, 3 classes",
+            "scikit-learn's bundled copy, sklearn.datasets.load_iris() (Fisher 1936, UCI Iris)", _UCI, 150),
+    Builtin("sklearn/wine", _sk("load_wine"), "classification", "13 chemical measurements; 178 rows, 3 classes",
+            "scikit-learn's bundled copy, sklearn.datasets.load_wine() (UCI Wine)", _UCI, 178),
     Builtin("sklearn/breast-cancer", _sk("load_breast_cancer"), "classification",
-            "30 cell-nucleus measurements; 569 rows, classes 0 = malignant, 1 = benign"),
+            "30 cell-nucleus measurements; 569 rows, classes 0 = malignant, 1 = benign",
+            "scikit-learn's bundled copy, sklearn.datasets.load_breast_cancer() (UCI Breast Cancer Wisconsin, Diagnostic)",
+            _UCI, 569),
     Builtin("sklearn/digits", _sk("load_digits"), "classification",
-            "8x8 images as 64 counts from 0 to 16 (row-major); 1,797 rows, 10 classes"),
+            "8x8 images as 64 counts from 0 to 16 (row-major); 1,797 rows, 10 classes",
+            "scikit-learn's bundled copy, sklearn.datasets.load_digits() "
+            "(the test part of UCI Optical Recognition of Handwritten Digits)", _UCI, 1797),
     Builtin("sklearn/diabetes", _sk("load_diabetes", scaled=False), "regression",
-            "10 baseline variables in their original units (load_diabetes(scaled=False)); 442 rows"),
+            "10 baseline variables in their original units (load_diabetes(scaled=False)); 442 rows",
+            "scikit-learn's bundled copy, sklearn.datasets.load_diabetes(scaled=False) "
+            "(Efron et al. 2004, Least Angle Regression)",
+            "BSD-3-Clause, as part of scikit-learn (the original data states no licence of its own)", 442),
     Builtin("sklearn/diabetes-scaled", _sk("load_diabetes"), "regression",
-            "10 baseline variables centred and scaled (scikit-learn's default load_diabetes()); 442 rows"),
+            "10 baseline variables centred and scaled (scikit-learn's default load_diabetes()); 442 rows",
+            "scikit-learn's bundled copy, sklearn.datasets.load_diabetes() (Efron et al. 2004, Least Angle Regression)",
+            "BSD-3-Clause, as part of scikit-learn (the original data states no licence of its own)", 442),
 ]}
 ALIASES = {"sklearn/breast_cancer": "sklearn/breast-cancer"}
 
@@ -96,6 +124,8 @@ class EvalData:
     reference: np.ndarray | None = None
     kind: str | None = None  # "classification" / "regression" when the dataset says so
     extra: dict[str, Any] = field(default_factory=dict)
+    origin: str = "registry"  # "registry" (a loader of BUILTINS) or "script" (a contributor's eval.npz)
+    sha256: str = ""  # of eval.npz, for script data
 
     @property
     def rows(self) -> int:
@@ -190,12 +220,14 @@ def load_builtin(card: Card, name: str, split: Split) -> EvalData:
     if len(card.inputs) != 1:
         raise SpecProblem(("evaluation", "dataset"), f"{name} feeds one input, but the model has {len(card.inputs)}",
                           "write an evaluation script that gives input.<name> for each input")
-    X, y = ds.load()
+    try:
+        _, X, y = splits.load_rows(canonical)
+    except splits.RegistryMismatch as exc:
+        raise SpecProblem(("evaluation", "dataset"), str(exc),
+                          "install the scikit-learn of constraints.txt, or review the registry entry") from None
     if split.test_size is not None:
-        from sklearn.model_selection import train_test_split
-
-        _, X, _, y = train_test_split(X, y, test_size=split.test_size, random_state=split.seed,
-                                      stratify=y if split.stratify else None)
+        # The same function recipes call (splits.train_test), so the evaluated rows are the ones a recipe held out.
+        _, X, _, y = splits.split_rows(X, y, split.test_size, split.seed, split.stratify)
     tensor = card.inputs[0]
     if tensor.dtype not in NUMERIC:
         raise SpecProblem(("evaluation", "dataset"), f"input {tensor.name} is {tensor.dtype}; {name} gives numbers",
@@ -265,4 +297,47 @@ def load_script_data(card: Card, script: str, npz: Path) -> EvalData:
     if reference is not None and len(reference) != len(target):
         raise SpecProblem(where, f"reference has {len(reference)} rows but target has {len(target)}",
                           "give one reference row per input row")
-    return EvalData(inputs, target, f"the data of {script}", "", reference=reference)
+    digest = hashlib.sha256()
+    with open(npz, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return EvalData(inputs, target, f"the data of {script}", "", reference=reference, origin="script", sha256=digest.hexdigest())
+
+
+# ---------------------------------------------------------------- the registry's reference page
+
+def registry_markdown() -> str:
+    """docs/reference/datasets.md, generated from BUILTINS (tests/unit/test_dataset_registry.py keeps the file in sync)."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = ["# Evaluation datasets", "",
+             "<!-- Generated from generator/evaluate/datasets.py (BUILTINS); "
+             "regenerate with `python -m modelshelf.generator.evaluate.datasets > docs/reference/datasets.md`. -->", "",
+             "The dataset loaders that belong to the project. A metric is **verified** only when the build",
+             "recomputed it with one of these loaders and the claim's `dataset` and `split` name it; a metric",
+             "computed on the rows of a contributor's evaluation script is **reproduced** (the page and",
+             "`catalog.json` publish the SHA-256 and row count of its `eval.npz`); any other is **claimed**.",
+             "A new loader is added by pull request and reviewed like code.", "",
+             "| dataset | kind | rows | raw values | source | licence |", "|---|---|---:|---|---|---|"]
+    aliases = {canonical: alias for alias, canonical in ALIASES.items()}
+    for b in BUILTINS.values():
+        name = f"`{b.name}`" + (f" (or `{aliases[b.name]}`)" if b.name in aliases else "")
+        lines.append(f"| {name} | {b.kind} | {b.rows:,} | {cell(b.raw_note)} | {cell(b.source)} | {cell(b.licence)} |")
+    rules = sorted({b.split_rule for b in BUILTINS.values()})
+    lines += ["", "## Split rule", ""] + [f"- {cell(r)}" for r in rules]
+    lines += ["", "A claim on one of these datasets names the split the build evaluated: `split: test` for the",
+              "held-out part of `evaluation.split`, `split: all` without one. A whole number in the split",
+              "(`test, 45 rows`) is read as a row count and must equal the rows evaluated.", "",
+              "A recipe that trains on one of these datasets takes its rows from the same function the",
+              "build evaluates with, so it cannot train on evaluation rows:", "", "```python",
+              "from modelshelf.generator.evaluate.splits import train_test",
+              "", "X_train, X_test, y_train, y_test = train_test(\"sklearn/iris\", test_size=0.3, seed=0, stratify=True)",
+              "```", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(registry_markdown())

@@ -10,8 +10,9 @@ Model files are untrusted, so onnxruntime only ever runs in a child process
 (`python -m modelshelf.generator.evaluate.stage WORKDIR`) that `generator.sandbox` starts under an
 address-space and a wall-clock limit, as it does the safety stage's smoke run. Results are cached in
 `<cache>/evaluations/<key>.json`, the key covering the file's SHA-256, the evaluation spec, the
-data, the card fields that change the numbers and the tool versions, so a build with nothing
-changed starts no child at all.
+data, the card fields that change the numbers, the tool versions and a hash of the evaluation
+code (`cache.py`), so a build with nothing changed starts no child at all; an entry that fails
+its schema is recomputed. Each claim gets a tier (`tiers.py`): verified, reproduced or claimed.
 """
 from __future__ import annotations
 
@@ -32,15 +33,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelshelf.catalog.loader import Document
-from modelshelf.catalog.model import Card, Evaluation, Metric
+from modelshelf.catalog.model import Card, Evaluation
 from modelshelf.catalog.problems import CardReporter, Problem, closest
 from modelshelf.catalog.runtime.dtypes import feed_dtype
 
+from modelshelf.generator.evaluate.cache import code_hash, entry_problem
 from modelshelf.generator.evaluate.datasets import (ALIASES, BUILTINS, EvalData, SpecProblem, Split, batch_axis, builtin_name,
                                                     load_builtin, load_script_data, run_script, script_key)
 from modelshelf.generator import sandbox
 from modelshelf.generator.errors import CatalogInvalid
 from modelshelf.generator.evaluate.metrics import CLASSIFICATION_NEEDS, METRICS, MetricError, looks_like_probabilities, softmax
+from modelshelf.generator.evaluate.tiers import CLAIMED, REPRODUCED, TIER_TEXT, VERIFIED, Evaluated, mismatch
 
 if TYPE_CHECKING:  # not imported at run time: the child process stays light
     from modelshelf.generator.enrich.onnx_info import Signature
@@ -48,7 +51,6 @@ if TYPE_CHECKING:  # not imported at run time: the child process stays light
 
 log = logging.getLogger(__name__)
 
-EVAL_PROTOCOL = 1
 DEFAULT_TOLERANCE = 0.005
 IMPORTANCE_REPEATS = 5
 BATCH_ROWS = 256
@@ -71,11 +73,20 @@ class MetricRow:
     title: str
     claimed: str  # "" when not claimed
     verified: str  # "" when not measured
-    status: str  # "verified" (measured, within tolerance), "measured" (not claimed), "unverified" (claimed only)
+    status: str  # "verified" (claim recomputed, within tolerance), "measured" (not claimed), "unverified" (not recomputed)
     where: str  # dataset and split
     rows: str
     delta: str = ""
     claim: int | None = None  # index into card.metrics, for claimed rows
+    tier: str = CLAIMED  # verified / reproduced / claimed (tiers.py)
+
+    @property
+    def tier_label(self) -> str:
+        return TIER_TEXT[self.tier][0]
+
+    @property
+    def tier_title(self) -> str:
+        return TIER_TEXT[self.tier][1]
 
 
 @dataclass(frozen=True)
@@ -102,16 +113,46 @@ class EvaluationResult:
     variant_metrics: tuple[str, ...] = ()
     variants: tuple[VariantRow, ...] = ()
     variant_results: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {"metrics", "latency", "size", "sha256"}
+    origin: str = ""  # "registry", "script", or "" when nothing was evaluated
+    data_sha256: str = ""  # SHA-256 of the script's eval.npz (origin "script")
+    supplied_by: tuple[str, ...] = ()  # who supplied script data: the names of the card's authors
+
+    def claim_tier(self, index: int) -> str:
+        """The tier of card.metrics[index]: verified, reproduced or claimed (see tiers.py)."""
+        return next((r.tier for r in self.table if r.claim == index), CLAIMED)
 
     def claim_verified(self, index: int) -> bool:
-        """Whether the build recomputed card.metrics[index] (it was then within tolerance, or the build failed)."""
-        return any(r.claim == index and r.status == "verified" for r in self.table)
+        """Whether card.metrics[index] is `verified`: recomputed on registry data, on the dataset and split it names."""
+        return self.claim_tier(index) == VERIFIED
+
+    @property
+    def measured_tier(self) -> str:
+        """The tier of what this evaluation measured (verified for registry data, reproduced for a script's)."""
+        return {"registry": VERIFIED, "script": REPRODUCED}.get(self.origin, CLAIMED)
+
+    @property
+    def supplied_by_text(self) -> str:
+        return "; ".join(self.supplied_by)
+
+    def data_summary(self) -> dict[str, Any] | None:
+        """What was evaluated: registry data by name and split, script data by SHA-256 and rows (and who supplied it)."""
+        if not self.origin:
+            return None
+        if self.origin == "script":
+            return {"origin": "script", "rows": self.rows, "sha256": self.data_sha256,
+                    "supplied_by": "the card's authors", "authors": list(self.supplied_by)}
+        return {"origin": "registry", "rows": self.rows, "label": self.data_label}
 
     def summary(self) -> dict[str, Any]:
         """The JSON form for catalog.json."""
         return {"data": self.data_label, "split": self.split_detail, "rows": self.rows, "tolerance": self.tolerance,
                 "metrics": {k: round(v, 6) for k, v in self.metrics.items()},
-                "claims_verified": [r.status == "verified" for r in self.table if r.claim is not None],  # in card order
+                "tiers": {k: self.measured_tier for k in self.metrics},
+                "claims": [{"name": r.name, "tier": r.tier,
+                            "recomputed": round(self.metrics[r.name], 6) if r.tier != CLAIMED else None}
+                           for r in self.table if r.claim is not None],  # in card order
+                "claims_verified": [r.tier == VERIFIED for r in self.table if r.claim is not None],  # in card order
+                "evaluated_data": self.data_summary(),
                 "variants": self.variant_results}
 
 
@@ -501,6 +542,7 @@ class _Context:
     versions: dict[str, Any]
     limits: EvalLimits
     counts: dict[str, int]
+    code: str = ""  # cache.code_hash(): the evaluation code's own hash, part of every key
 
 
 def _data_identity(card: Card, spec: Spec | None, ctx: _Context) -> dict[str, Any]:
@@ -528,18 +570,22 @@ def _measure(card: Card, spec: Spec | None, path: Path, sha: str, signature: Sig
     """The cached or freshly computed numbers for one ONNX file: (result, from_cache)."""
     from modelshelf.generator.evaluate.insight import graph_summary
 
-    identity = {"protocol": EVAL_PROTOCOL, "onnx_sha256": sha, "data": _data_identity(card, spec, ctx), "tools": ctx.versions}
+    identity = {"code": ctx.code, "onnx_sha256": sha, "data": _data_identity(card, spec, ctx), "tools": ctx.versions}
     key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
     cache_file = ctx.cache_dir / "evaluations" / f"{key}.json"
     if cache_file.is_file():
         try:
             cached = json.loads(cache_file.read_text(encoding="utf-8"))
-            if cached.get("protocol") == EVAL_PROTOCOL:
-                log.info("evaluation cache hit: %s (%s)", label, key[:12])
-                ctx.counts["cached"] += 1
-                return cached, True
-        except (OSError, ValueError):
-            pass  # a damaged entry is recomputed and replaced
+        except (OSError, ValueError) as exc:
+            why: str | None = f"it is not JSON ({exc.__class__.__name__})"
+        else:
+            why = entry_problem(cached, key, ctx.code)
+        if why is None:
+            log.info("evaluation cache hit: %s (%s)", label, key[:12])
+            ctx.counts["cached"] += 1
+            return cached, True
+        # A damaged or foreign entry is never used: recomputed, then replaced.
+        log.warning("evaluation cache entry of %s ignored (%s): %s", label, key[:12], why)
     start = time.perf_counter()
     data = None
     if spec is not None:
@@ -549,9 +595,14 @@ def _measure(card: Card, spec: Spec | None, path: Path, sha: str, signature: Sig
     feeds, latency_from = _latency_feeds(card, data, signature)
     plan = _plan(card, spec, data, path, signature, ctx.limits, latency_from, feeds is not None)
     result = _run_child(plan, _arrays(card, data, feeds), ctx.limits) if (data is not None or feeds is not None) else {}
-    result.update({"protocol": EVAL_PROTOCOL, "key": key, "onnx_sha256": sha, "graph": graph_summary(path),
+    for name, empty in (("metrics", {}), ("importance", None), ("confusion", None), ("latency", None)):
+        result.setdefault(name, empty)
+    result.update({"code": ctx.code, "key": key, "onnx_sha256": sha, "graph": graph_summary(path),
                    "data_label": data.label if data else "", "rows": data.rows if data else 0,
-                   "split_detail": (spec.split.detail if spec.dataset else f"the rows {spec.script} writes") if spec else ""})
+                   "split_detail": (spec.split.detail if spec.dataset else f"the rows {spec.script} writes") if spec else "",
+                   "data": {"origin": data.origin, "dataset": data.source if data.origin == "registry" else (spec.script or ""),
+                            "split": data.split if data.origin == "registry" else "", "rows": data.rows,
+                            "sha256": data.sha256} if data and spec else None})
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=cache_file.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -591,34 +642,44 @@ def _variant_items(entry: ModelEntry) -> list[tuple[str, str, Path, str, int]]:
     return out
 
 
-def _compared(spec: Spec | None, metric: Metric) -> bool:
-    if spec is None or metric.name not in spec.metrics:
-        return False
-    if spec.dataset:
-        return (builtin_name(metric.dataset) or metric.dataset) == builtin_name(spec.dataset)
-    return True
+def _evaluated(spec: Spec | None, main: dict[str, Any]) -> Evaluated | None:
+    """What the main file was evaluated on, from its (possibly cached) result; None when nothing was."""
+    data = main.get("data")
+    if spec is None or not data:
+        return None
+    return Evaluated(data["origin"], data["dataset"], data["split"], int(data["rows"]), main.get("data_label", ""))
 
 
-def _claims(card: Card, spec: Spec | None, measured: dict[str, float], data_label: str, rows: int,
+def _claims(card: Card, spec: Spec | None, measured: dict[str, float], done: Evaluated | None,
             can_verify: bool) -> tuple[list[MetricRow], list[tuple[tuple[str | int, ...], str, str]]]:
+    """One row per claim (with its tier) and per measured metric nobody claimed, and the claims' problems."""
     tolerance = spec.tolerance if spec else DEFAULT_TOLERANCE
     table: list[MetricRow] = []
     problems: list[tuple[tuple[str | int, ...], str, str]] = []
+    evaluated = {m for m in measured if spec is not None and m in spec.metrics and done is not None}
+    off = {i: mismatch(m, done) for i, m in enumerate(card.metrics) if m.name in evaluated and done is not None}
+    # A claim of an evaluated metric on other data is only allowed beside one that describes the evaluated data.
+    described = {m.name for i, m in enumerate(card.metrics) if i in off and off[i] is None}
     for i, m in enumerate(card.metrics):
         where = m.dataset + (f" ({m.split})" if m.split else "")
         title = METRICS[m.name].title if m.name in METRICS else m.name
-        if _compared(spec, m) and m.name in measured:
-            value = measured[m.name]
-            gap = abs(m.value - value)
-            if gap > tolerance * (1 + 1e-9):
-                problems.append((("metrics", i, "value"),
-                                 f"claimed {m.name} {_fmt(m.value, tolerance)} "
-                                 f"but the build measured {_fmt(value, tolerance)} on {data_label}",
-                                 f"set value: {_fmt(value, tolerance)} or fix the model"))
-            table.append(MetricRow(m.name, title, _fmt(m.value, tolerance), _fmt(value, tolerance), "verified", where,
-                                   str(rows), f"{m.value - value:+.4f}" if gap else "", claim=i))
-            continue
-        if can_verify and builtin_name(m.dataset):
+        if i in off and done is not None:
+            wrong = off[i]
+            if wrong is None:
+                value = measured[m.name]
+                gap = abs(m.value - value)
+                if gap > tolerance * (1 + 1e-9):
+                    problems.append((("metrics", i, "value"),
+                                     f"claimed {m.name} {_fmt(m.value, tolerance)} "
+                                     f"but the build measured {_fmt(value, tolerance)} on {done.label}",
+                                     f"set value: {_fmt(value, tolerance)} or fix the model"))
+                table.append(MetricRow(m.name, title, _fmt(m.value, tolerance), _fmt(value, tolerance), "verified", where,
+                                       str(done.rows), f"{m.value - value:+.4f}" if gap else "", claim=i, tier=done.tier))
+                continue
+            if m.name not in described:
+                key, message, hint = wrong
+                problems.append((("metrics", i, key) if key else ("metrics", i), message, hint))
+        elif can_verify and builtin_name(m.dataset):
             # Packaged data: the build can always recompute the number, so it must.
             if spec is None:
                 problems.append((("metrics", i),
@@ -630,16 +691,12 @@ def _claims(card: Card, spec: Spec | None, measured: dict[str, float], data_labe
             elif m.name not in spec.metrics:
                 problems.append((("metrics", i, "name"), f"{m.name} is claimed but evaluation.metrics does not list it",
                                  f"add {m.name} to evaluation.metrics, or remove the claim"))
-            else:
-                problems.append((("metrics", i, "dataset"),
-                                 f"{m.name} is claimed on {m.dataset} but the evaluation runs on {spec.dataset}",
-                                 "claim metrics on the dataset the evaluation uses"))
-        table.append(MetricRow(m.name, title, _fmt(m.value), "", "unverified", where, "", claim=i))
-    claimed = {m.name for m in card.metrics if _compared(spec, m)}
+        table.append(MetricRow(m.name, title, _fmt(m.value), "", "unverified", where, "", claim=i, tier=CLAIMED))
+    claimed = {r.name for r in table if r.status == "verified"}
     for name, value in measured.items():
-        if name not in claimed:
+        if name not in claimed and done is not None:
             table.append(MetricRow(name, METRICS[name].title, "", _fmt(value, tolerance), "measured",
-                                   (spec.dataset or spec.script or "") if spec else "", str(rows)))
+                                   (spec.dataset or spec.script or "") if spec else "", str(done.rows), tier=done.tier))
     return table, problems
 
 
@@ -697,7 +754,8 @@ def evaluate_entry(entry: ModelEntry, ctx: _Context) -> tuple[ModelEntry, list[t
     measured = main.get("metrics", {})
     data_label = main.get("data_label", "")
     rows = int(main.get("rows", 0))
-    table, problems = _claims(card, spec, measured, data_label, rows, can_verify=path is not None)
+    done = _evaluated(spec, main)
+    table, problems = _claims(card, spec, measured, done, can_verify=path is not None)
     metric_names, variant_rows = _variant_table(spec, main, entry.onnx.size, variants) if variants and main else ((), [])
     note = ""
     if path is None:
@@ -707,7 +765,9 @@ def evaluate_entry(entry: ModelEntry, ctx: _Context) -> tuple[ModelEntry, list[t
     evaluation = EvaluationResult(
         metrics=dict(measured), data_label=data_label, split_detail=main.get("split_detail", ""), rows=rows,
         tolerance=spec.tolerance if spec else DEFAULT_TOLERANCE, table=tuple(table), cached=cached, note=note,
-        variant_metrics=metric_names, variants=tuple(variant_rows),
+        variant_metrics=metric_names, variants=tuple(variant_rows), origin=done.origin if done else "",
+        data_sha256=main.get("data", {}).get("sha256", "") if done else "",
+        supplied_by=tuple(a.name for a in card.authors) if done and done.origin == "script" else (),
         variant_results={name: {"metrics": {k: round(v, 6) for k, v in res.get("metrics", {}).items()}, "size": size,
                                 "latency": Latency(**res["latency"]).summary() if res.get("latency") else None}
                          for name, _, size, res in variants})
@@ -725,7 +785,7 @@ def evaluate_catalog(entries: Sequence[ModelEntry], documents: Mapping[str, Docu
     Raises CatalogInvalid with every problem found. How many files were evaluated and how many came
     from the cache is logged.
     """
-    ctx = _Context(cache_dir, _versions(), limits, {"evaluated": 0, "cached": 0})
+    ctx = _Context(cache_dir, _versions(), limits, {"evaluated": 0, "cached": 0}, code_hash())
     problems: list[Problem] = []
     evaluated: list[ModelEntry] = []
     start = time.perf_counter()
@@ -738,7 +798,7 @@ def evaluate_catalog(entries: Sequence[ModelEntry], documents: Mapping[str, Docu
         except ManyProblems as exc:
             found = [(p.where, p.message, p.hint) for p in exc.problems]
         evaluated.append(entry)
-        report = CardReporter(documents.get(card.id), card.card_path)
+        report = CardReporter(documents.get(card.ref), card.card_path)
         for where, message, hint in found:
             report.add(where, message, hint)
         problems += report.items

@@ -26,15 +26,17 @@ FIELDS = [
 def search_record(entry: ModelEntry) -> dict[str, Any]:
     card = entry.card
     evaluation = entry.evaluation
-    # A claim is "verified" when the build recomputed it (and it was within tolerance, or the build would have failed).
+    # A claim is "verified" when the build recomputed it on registry data it names (within tolerance, or the build failed).
     verified = evaluation.metrics if evaluation is not None and evaluation.data_label else {}
     return {
         "id": card.id, "name": card.name, "version": card.version, "summary": card.summary,
         "task": card.task, "task_title": entry.task_title, "license": card.license,
         "framework": card.framework, "datasets": [d.id for d in card.datasets], "tags": list(card.tags),
         "url": entry.url,
+        # tier: verified / reproduced / claimed, computed by the evaluation stage (generator/evaluate/tiers.py).
         "metrics": [{"name": m.name, "value": m.value, "dataset": m.dataset, "split": m.split,
-                     "verified": evaluation is not None and evaluation.claim_verified(i)}
+                     "verified": evaluation is not None and evaluation.claim_verified(i),
+                     "tier": evaluation.claim_tier(i) if evaluation is not None else "claimed"}
                     for i, m in enumerate(card.metrics)],
         "verified_metrics": {name: round(value, 6) for name, value in verified.items()},
         "size": entry.onnx.size,
@@ -51,7 +53,8 @@ def _lunr_document(entry: ModelEntry) -> dict[str, str]:
 
 
 def build_search(entries: list[ModelEntry]) -> tuple[str, str]:
-    """(index.json, docs.json) as compact JSON text."""
+    """(index.json, docs.json) as compact JSON text: each model once, at its latest version (yanked ones not at all)."""
+    entries = [e for e in entries if e.is_latest]
     docs = {"models": [search_record(e) for e in entries]}
     index = lunr(ref="id", fields=FIELDS, documents=[_lunr_document(e) for e in entries])
     serialized = index.serialize()

@@ -191,6 +191,13 @@ function safeHref(url, base) {
   }
 }
 
+// The tier of a result's headline metric (search/docs.json; computed by the build's evaluation stage): label, explanation.
+var TIERS = {
+  verified: ["✓ verified", "Verified: recomputed by the build on the published ONNX file, with a dataset loader of the project's registry, on the dataset and split the claim names"],
+  reproduced: ["reproduced", "Reproduced: recomputed by the build on the published ONNX file, on data the model's contributors supplied (its SHA-256 is published)"],
+  claimed: ["claimed", "Claimed: reported by the contributor; the build did not recompute it"]
+};
+
 function renderCard(model, base) {
   var name = el("a", { class: "ms-card__name", href: safeHref(model.url, base), text: model.name || model.id });
   var chips = el("div", { class: "ms-card__chips" }, [
@@ -201,16 +208,19 @@ function renderCard(model, base) {
   var facts = el("div", { class: "ms-card__facts" });
   var metric = Array.isArray(model.metrics) ? model.metrics[0] : null;
   if (metric && metric.name) {
-    var verified = metric.verified === true
-      ? el("span", { class: "ms-card__verified", title: "Recomputed by the build on the published ONNX file", text: "✓ verified" })
-      : null;
+    var tier = Object.prototype.hasOwnProperty.call(TIERS, metric.tier) ? metric.tier : (metric.verified === true ? "verified" : "claimed");
+    var label = el("span", {
+      class: "ms-card__tier ms-card__tier--" + tier + (tier === "verified" ? " ms-card__verified" : ""),
+      title: TIERS[tier][1],
+      text: TIERS[tier][0]
+    });
     facts.appendChild(el("span", { class: "ms-card__metric" }, [
       el("span", { class: "ms-card__metric-name", text: metric.name }),
       " ",
       el("strong", { class: "ms-card__metric-value", text: formatNumber(metric.value) }),
       metric.dataset ? " on " + metric.dataset + (metric.split ? " (" + metric.split + ")" : "") : null,
-      verified ? " " : null,
-      verified
+      " · ",
+      label
     ]));
   }
   var size = formatBytes(model.size);
