@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Serving benchmark (issue 12, "Bounded, not stingy"), in one run, all on 127.0.0.1:
 
-`modelshelf serve ORG/NAME` with its default options (worker processes with time and memory
-limits, admission control) against a minimal Starlette + uvicorn app that calls `session.run` on the
-same ONNX file, at the same number of concurrent keep-alive clients (default 16), for each model.
-The minimal app comes in two flavours: `async` (session.run on the event loop) and `thread` (a sync
-endpoint, which Starlette runs in its thread pool); the better of the two is the baseline.
+`modelshelf serve ORG/NAME` with its default options (worker processes with time and memory limits;
+admission control) against a
+minimal Starlette + uvicorn app that calls `session.run` on the same ONNX file, at the same number of
+concurrent keep-alive clients (default 16), for each model. The minimal app comes in two flavours:
+`async` (session.run on the event loop) and `thread` (a sync endpoint, which Starlette runs in its
+thread pool); the better of the two is the baseline. For a model proven shape-bounded, one more row
+serves it with `--in-process` (in the server process), for comparison.
 
     .venv/bin/python bench/bench_serve.py [--site DIR] [--models A,B] [--clients 16] [--seconds 10]
 
@@ -63,7 +65,6 @@ app = Starlette(routes=[Route("/v1/predict", predict_async if sys.argv[3] == "as
                         Route("/readyz", lambda r: JSONResponse({"status": "ready"}))])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
 '''
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -148,12 +149,22 @@ def run_load(port: int, body: bytes, seconds: float, clients: int) -> dict[str, 
 
 # -- the servers -----------------------------------------------------------------------------------
 
-def measure(cmd: list[str], port: int, body: bytes, seconds: float, clients: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+def measure(cmd: list[str], port: int, body: bytes, seconds: float, clients: int, env: dict[str, str] | None = None,
+            status: bool = False) -> dict[str, Any]:
+    """Start a server, warm it up, load it; with `status`, also record its GET /v1/status (which path it uses)."""
+    import urllib.request
+
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
         run_load(port, body, 2.0, clients)  # warm up
-        return run_load(port, body, seconds, clients)
+        result = run_load(port, body, seconds, clients)
+        if status:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/status", timeout=10) as resp:
+                doc = json.loads(resp.read())
+            result["isolation"] = doc.get("isolation")
+            result["proof"] = doc.get("proof")
+        return result
     finally:
         proc.terminate()
         try:
@@ -178,7 +189,13 @@ def bench_model(site: Path, model: str, seconds: float, clients: int, work: Path
                                                 seconds, clients)
     port = free_port()
     env = {**os.environ, "MODELSHELF_HOME": str(work / "home"), "MODELSHELF_SITE_URL": site.resolve().as_uri()}
-    results["serve"] = measure([str(BIN / "modelshelf"), "serve", model, "--port", str(port)], port, body, seconds, clients, env)
+    results["serve"] = measure([str(BIN / "modelshelf"), "serve", model, "--port", str(port)], port, body, seconds, clients, env,
+                               status=True)
+    port = free_port()
+    in_process = measure([str(BIN / "modelshelf"), "serve", model, "--port", str(port), "--in-process"], port, body, seconds,
+                         clients, env, status=True)
+    if in_process.get("isolation") != "process":  # only a model proven shape-bounded runs in process
+        results["serve_in_process"] = in_process
     base = max((results["minimal_async"], results["minimal_thread"]), key=lambda r: r["ok_rps"])
     serve = results["serve"]
     results["baseline"] = "minimal_async" if base is results["minimal_async"] else "minimal_thread"
@@ -186,6 +203,9 @@ def bench_model(site: Path, model: str, seconds: float, clients: int, work: Path
     results["p99_ratio"] = serve["p99_ms"] / base["p99_ms"]
     results["serve_503"] = serve["statuses"].get("503", 0)
     results["targets_met"] = results["throughput_ratio"] >= 0.8 and results["serve_503"] == 0 and results["p99_ratio"] <= 1.5
+    if "serve_in_process" in results:
+        results["in_process_throughput_ratio"] = results["serve_in_process"]["ok_rps"] / base["ok_rps"]
+        results["in_process_p99_ratio"] = results["serve_in_process"]["p99_ms"] / base["p99_ms"]
     return results
 
 
@@ -218,7 +238,10 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---|")
     for r in rows:
         for key, label in [("minimal_async", "minimal app, async"), ("minimal_thread", "minimal app, thread pool"),
-                           ("serve", "`modelshelf serve` (defaults)")]:
+                           ("serve", f"`modelshelf serve` (defaults: {r['serve'].get('isolation')})"),
+                           ("serve_in_process", "`modelshelf serve --in-process`")]:
+            if key not in r:
+                continue
             m = r[key]
             statuses = ", ".join(f"{k}: {v}" for k, v in sorted(m["statuses"].items()))
             print(f"| {r['model']} | {label} | {m['ok_rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {statuses} |")
@@ -226,7 +249,10 @@ def main() -> None:
     for r in rows:
         print(f"- {r['model']}: serve / {r['baseline'].replace('_', ' ')}: throughput {r['throughput_ratio']:.2f}x "
               f"(target >= 0.8), p99 {r['p99_ratio']:.2f}x (target <= 1.5), 503s: {r['serve_503']} (target 0) -> "
-              f"{'met' if r['targets_met'] else 'NOT met'}")
+              f"{'met' if r['targets_met'] else 'NOT met'} ({r['serve'].get('isolation')})")
+        if "serve_in_process" in r:
+            print(f"  - --in-process: throughput {r['in_process_throughput_ratio']:.2f}x, "
+                  f"p99 {r['in_process_p99_ratio']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -245,8 +245,8 @@ def export(model_id: str | None, models_dir: Path, cache_dir: Path | None, max_m
 @client_cli.serve_options(prefix="With a model: ")
 @client_cli.client_options
 def serve(model_ref: str | None, config_file: Path, dev_addr: str, no_livereload: bool, host: str, port: int, max_body: int,
-          max_in_flight: int | None, workers: int, timeout: float, max_memory: int, site_url: str | None, offline: bool,
-          cache_dir: Path | None) -> None:
+          max_in_flight: int | None, workers: int, timeout: float, max_memory: int, in_process: bool, site_url: str | None,
+          offline: bool, cache_dir: Path | None) -> None:
     """Serve the site, or with ORG/NAME one model's predictions over HTTP.
 
     Without a model: build the site and serve it on 127.0.0.1, rebuilding when a card changes.
@@ -256,12 +256,13 @@ def serve(model_ref: str | None, config_file: Path, dev_addr: str, no_livereload
     a load balancer). Bad inputs get 400 with the expected signature, oversized bodies 413. Each
     prediction runs in a worker process: past --timeout it gets 504, past --max-memory 503, and the
     worker is replaced. Requests queue briefly for a worker; 503 with Retry-After only past that
-    (or past --max-in-flight). Stop with Ctrl-C.
+    (or past --max-in-flight). With --in-process, a model proven shape-bounded runs in the server
+    process (onnxruntime stopped past --timeout). Stop with Ctrl-C.
     """
     if model_ref is not None:
         client_cli.serve_model(model_ref, host=host, port=port, max_body=max_body, max_in_flight=max_in_flight,
-                               workers=workers, timeout=timeout, max_memory=max_memory, site_url=site_url, offline=offline,
-                               cache_dir=cache_dir)
+                               workers=workers, timeout=timeout, max_memory=max_memory, in_process=in_process,
+                               site_url=site_url, offline=offline, cache_dir=cache_dir)
         return
     _require_build_tools("serve")
     from modelshelf.generator.site import build as site

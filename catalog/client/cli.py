@@ -61,15 +61,22 @@ def serve_options(prefix: str = "") -> Callable[[F], F]:
         return f"{prefix}{help_text}" if prefix else help_text[0].upper() + help_text[1:]
 
     def decorate(func: F) -> F:
+        func = click.option("--in-process", is_flag=True,
+                            help=text("run the model in the server process if it is proven shape-bounded (lower latency "
+                                      "at low load; an onnxruntime crash then stops the server). GET /v1/status shows "
+                                      "the path."))(func)
         func = click.option("--workers", type=int, default=2, show_default=True,
-                            help=text("worker processes running the model."))(func)
+                            help=text("worker processes running the model; for a model served in process (shape-bounded), "
+                                      "how many large requests run at once in threads."))(func)
         func = click.option("--max-in-flight", type=int, default=None,
                             help=text("hard cap on requests running or queued (503 past it; default: derived from "
                                       "the workers and the observed latency)."))(func)
         func = click.option("--max-memory", type=int, default=2048, show_default=True, metavar="MB",
-                            help=text("memory one prediction may add to the loaded model (503 past it)."))(func)
+                            help=text("memory one prediction may add to the loaded model (503 past it); a model is served "
+                                      "in process only if its largest request provably fits in it."))(func)
         func = click.option("--timeout", type=float, default=10.0, show_default=True,
-                            help=text("seconds one prediction may take (504 past it)."))(func)
+                            help=text("seconds one prediction may take (504 past it); in process, onnxruntime is stopped "
+                                      "before its next node."))(func)
         func = click.option("--max-body", type=int, default=1 << 20, show_default=True,
                             help=text("largest request body in bytes (413 past it)."))(func)
         func = click.option("--port", type=int, default=8080, show_default=True, help=text("port to listen on."))(func)
@@ -149,7 +156,7 @@ def run(model_ref: str, inputs: tuple[Path, ...], indent: int | None, timeout: f
 
 
 def serve_model(model_ref: str, *, host: str, port: int, max_body: int, max_in_flight: int | None, workers: int,
-                timeout: float = 10.0, max_memory: int = 2048, site_url: str | None, offline: bool,
+                timeout: float = 10.0, max_memory: int = 2048, in_process: bool = False, site_url: str | None, offline: bool,
                 cache_dir: Path | None) -> None:
     """`modelshelf serve ORG/NAME`: pull and verify the model, then serve it until Ctrl-C."""
     # Imported here: starlette and uvicorn are needed by this command only.
@@ -160,7 +167,8 @@ def serve_model(model_ref: str, *, host: str, port: int, max_body: int, max_in_f
     except (ModelshelfError, ValueError, RuntimeError) as exc:
         _fail(exc)
     model_server.serve(runner, host=host, port=port, limits=model_server.Limits(
-        max_body_bytes=max_body, max_in_flight=max_in_flight, workers=workers, timeout=timeout, memory_mb=max_memory))
+        max_body_bytes=max_body, max_in_flight=max_in_flight, workers=workers, timeout=timeout, memory_mb=max_memory,
+        in_process=in_process))
 
 
 @cli.command()
@@ -168,7 +176,7 @@ def serve_model(model_ref: str, *, host: str, port: int, max_body: int, max_in_f
 @serve_options()
 @client_options
 def serve(model_ref: str, host: str, port: int, max_body: int, max_in_flight: int | None, workers: int, timeout: float,
-          max_memory: int, site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
+          max_memory: int, in_process: bool, site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
     """Serve one model's predictions over HTTP.
 
     Pull and verify the model, then answer POST /v1/predict with a JSON API (GET /openapi.json
@@ -177,9 +185,17 @@ def serve(model_ref: str, host: str, port: int, max_body: int, max_in_flight: in
     504, past --max-memory 503, and the worker is replaced. Requests queue briefly for a worker and
     get 503 with Retry-After only when the queue is longer than the workers can answer in about half
     a second (or past --max-in-flight). Stop with Ctrl-C.
+
+    With --in-process, a model proven shape-bounded runs in the server process instead: built only
+    from operators whose output sizes and work follow from the input shapes (which --max-body caps),
+    never from input values (no Loop, If, Range, ConstantOfShape, Reshape to a computed shape, ...),
+    with its largest request's tensors, JSON and postprocessing within --max-memory. Past --timeout
+    onnxruntime is stopped before its next node (504); the JSON and postprocessing, linear in the
+    body, are not timed. GET /v1/status shows "isolation" (process or in-process) and the proof.
     """
     serve_model(model_ref, host=host, port=port, max_body=max_body, max_in_flight=max_in_flight, workers=workers,
-                timeout=timeout, max_memory=max_memory, site_url=site_url, offline=offline, cache_dir=cache_dir)
+                timeout=timeout, max_memory=max_memory, in_process=in_process, site_url=site_url, offline=offline,
+                cache_dir=cache_dir)
 
 
 @cli.command()

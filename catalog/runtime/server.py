@@ -8,6 +8,10 @@ Meant to sit behind a load balancer:
   expected signature.
 - Every prediction runs in a worker process (`workers.py`) with a time limit (504 past it) and a
   memory limit (503 past it); the worker is then killed and replaced while the others keep serving.
+  Except for a model `bounds.analyse` proves shape-bounded (its tensors and work follow from the input
+  shapes, which the body limit caps, never from input values): it runs in the server process
+  (`workers.InProcessPool`), small requests on the event loop, with the time limit applied between
+  onnxruntime nodes. `GET /v1/status` says which ("isolation") and why ("proof").
 - Admission control: requests queue for a worker while the expected wait (queue x observed
   latency / workers) stays under `Limits.max_queue_wait`; past that they get 503 with Retry-After,
   before the body is read (`max_in_flight`, if set, is a hard cap on top).
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import logging
@@ -33,6 +38,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import h11
@@ -44,7 +50,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .workers import Bounds, BusyError, InferenceLimitError, WorkerPool
+from .bounds import Model, Proof, analyse, preprocessing_is_bounded, read_model
+from .workers import Bounds, BusyError, InferenceLimitError, InProcessPool, WorkerPool
 
 log = logging.getLogger("modelshelf.server")
 
@@ -64,6 +71,27 @@ class Limits:
     body_timeout: float = 10.0  # seconds to receive the whole body (408 past this)
     keep_alive: int = 5  # seconds an idle keep-alive connection stays open
     max_connections: int = 512  # uvicorn's limit_concurrency (its own 503), a backstop for floods
+    # Run a model proven shape-bounded in the server process (opt-in: an onnxruntime crash would then take the server
+    # down, and it measured no faster at 16 clients on 2 CPUs; it halves latency at low load). False: worker processes.
+    in_process: bool = False
+
+
+# The in-process path runs a request on the event loop when its body is at most this large and the proof
+# bounds its onnxruntime work by INLINE_WORK multiply-adds (a millisecond or so); larger ones run in threads.
+INLINE_MAX_BODY = 16 << 10
+INLINE_WORK = 5_000_000
+# What the Python side of one in-process request may hold besides onnxruntime's tensors, per element: the parsed
+# body and its arrays (a JSON number becomes a float and a list slot, plus numpy copies), and the answer (lists of
+# floats, the postprocessing's values and top-k dicts), plus the answer's JSON text twice (str and bytes), which
+# Bounds.max_answer_bytes caps. Measured: a 1 MB iris-logreg request adds ~115 MB of RSS; this estimates 380 MB.
+HOST_BYTES_PER_INPUT_ELEMENT = 64
+HOST_BYTES_PER_OUTPUT_ELEMENT = 400
+
+
+def host_bytes(proof: Proof, bounds: Bounds) -> int:
+    """An upper estimate of one in-process request's memory outside onnxruntime (see HOST_BYTES_PER_*)."""
+    return (proof.max_elements * HOST_BYTES_PER_INPUT_ELEMENT + proof.output_elements * HOST_BYTES_PER_OUTPUT_ELEMENT
+            + 2 * bounds.max_answer_bytes)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -76,18 +104,34 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request, limits: Limits) -> bytes:
-    length = request.headers.get("content-length")
+class _Disconnected(Exception):
+    pass
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def _read_body(scope: Scope, receive: Receive, limits: Limits) -> bytes:
+    length = _header(scope, b"content-length")
     if length is not None and (not length.isdigit() or int(length) > limits.max_body_bytes):
         raise _TooLarge
     chunks, size = [], 0
     async with asyncio.timeout(limits.body_timeout):
-        async for chunk in request.stream():
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limits.max_body_bytes:
                 raise _TooLarge
             chunks.append(chunk)
-    return b"".join(chunks)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _tensor_schema(tensor: dict[str, Any]) -> dict[str, Any]:
@@ -168,7 +212,52 @@ class _State:
     def __init__(self) -> None:
         self.ready = False
         self.in_flight = 0
-        self.pool: WorkerPool | None = None
+        self.pool: WorkerPool | InProcessPool | None = None
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def choose_pool(runner: Any, limits: Limits, bounds: Bounds) -> WorkerPool | InProcessPool:
+    """The in-process pool when the model is proven shape-bounded for the largest body `limits` admits, else
+    worker processes. A JSON number takes at least two bytes ("0,"), so a body of B bytes holds at most B / 2
+    elements an input; the in-process pool refuses (413) a request whose inputs are larger after preprocessing."""
+    max_elements = max(1, limits.max_body_bytes // 2)
+    model: Model | None = None
+    reason = None if limits.in_process else "in-process predictions are turned off"
+    reason = reason or preprocessing_is_bounded(runner.config.get("preprocessing") or [])
+    if reason is None:
+        data = Path(runner.model_path).read_bytes()
+        proof = analyse(data, max_elements=max_elements, memory_bytes=limits.memory_mb << 20)
+        if proof.safe and proof.peak_bytes + host_bytes(proof, bounds) > limits.memory_mb << 20:
+            need = (proof.peak_bytes + host_bytes(proof, bounds)) >> 20
+            proof = dataclasses.replace(proof, safe=False, reason=(
+                f"the largest request ({max_elements} elements an input) could need {need} MB with its JSON and "
+                f"postprocessing, more than the memory limit of {limits.memory_mb} MB"))
+        if proof.safe and _sha256(data) != runner.config.get("model_sha256"):
+            proof = Proof(False, "the model file does not match its SHA-256", max_elements)
+        if proof.safe:
+            model = read_model(data)
+    else:
+        proof = Proof(False, reason, max_elements)
+    options: dict[str, Any] = {"size": limits.workers, "bounds": bounds, "max_queue_wait": limits.max_queue_wait,
+                               "max_in_flight": limits.max_in_flight, "proof": proof}
+    if model is None:
+        log.info("%s runs in worker processes: %s", runner.model_id, proof.reason)
+        return WorkerPool(runner.config, runner.model_path, **options)
+    inline = 0
+    for size in (INLINE_MAX_BODY >> shift for shift in range(6)):
+        if size <= limits.max_body_bytes and analyse(model, max_elements=size // 2).total_work <= INLINE_WORK:
+            inline = size
+            break
+    log.info("%s is shape-bounded: it runs in the server process (%d elements an input: at most %.1f MB of tensors "
+             "and %.0f MB for JSON and postprocessing, %.3g multiply-adds in one node; bodies up to %d bytes on the event "
+             "loop)", runner.model_id, max_elements, proof.peak_bytes / (1 << 20), host_bytes(proof, bounds) / (1 << 20),
+             proof.max_node_work, inline)
+    return InProcessPool(runner.config, runner.model_path, max_elements=max_elements, inline_max_body=inline, **options)
 
 
 _PAYLOAD_STATUS = {"ok": 200, "input": 400, "bad": 400, "error": 500}
@@ -180,34 +269,6 @@ def create_app(runner: Any, limits: Limits = Limits()) -> ASGIApp:
     state = _State()
     openapi = json.dumps(openapi_document(runner), separators=(",", ":"))
     bounds = Bounds(timeout=limits.timeout, memory_mb=limits.memory_mb, threads=limits.threads)
-
-    async def predict(request: Request) -> Response:
-        pool = state.pool
-        if pool is None or not state.ready:
-            return _json({"error": "not ready: the model is still loading"}, 503, {"Retry-After": "1"})
-        capacity = pool.capacity()
-        if state.in_flight >= capacity:
-            busy = f"busy: {state.in_flight} requests in flight (the cap is {capacity}); retry shortly"
-            return _json({"error": busy}, 503, {"Retry-After": str(pool.retry_after())})
-        state.in_flight += 1
-        try:
-            try:
-                body = await _read_body(request, limits)
-            except _TooLarge:
-                return _json({"error": f"the request body is larger than {limits.max_body_bytes} bytes"},
-                             413, {"Connection": "close"})
-            except TimeoutError:
-                return _json({"error": f"the request body was not received within {limits.body_timeout:g} s"},
-                             408, {"Connection": "close"})
-            try:
-                head, payload = await pool.run(body)
-            except BusyError as exc:
-                return _json({"error": str(exc)}, 503, {"Retry-After": str(exc.retry_after)})
-            except InferenceLimitError as exc:
-                return _json({"error": f"{exc}; the worker was replaced, other requests are unaffected"}, exc.status)
-            return Response(payload, status_code=_PAYLOAD_STATUS.get(head["kind"], 500), media_type="application/json")
-        finally:
-            state.in_flight -= 1
 
     async def healthz(request: Request) -> Response:
         return _json({"status": "ok"})
@@ -240,32 +301,94 @@ def create_app(runner: Any, limits: Limits = Limits()) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = WorkerPool(runner.config, runner.model_path, size=limits.workers, bounds=bounds,
-                          max_queue_wait=limits.max_queue_wait, max_in_flight=limits.max_in_flight)
-        await pool.start()  # each worker loads the model and runs the first example
+        pool = await asyncio.to_thread(choose_pool, runner, limits, bounds)
+        await pool.start()  # each worker (or the in-process pool) loads the model and runs the first example
         state.pool = pool
         state.ready = True
-        log.info("ready: %s %s (%d workers, %g s and %d MB per prediction)", runner.model_id, runner.version,
-                 limits.workers, limits.timeout, limits.memory_mb)
+        log.info("ready: %s %s (%s, %d %s, %g s and %d MB per prediction)", runner.model_id, runner.version, pool.isolation,
+                 limits.workers, "workers" if isinstance(pool, WorkerPool) else "prediction threads", limits.timeout,
+                 limits.memory_mb)
         try:
             yield
         finally:
             state.ready = False
             await pool.close()
 
+    predict = _Predict(state, limits)
     app = Starlette(routes=[
         Route("/", index), Route("/v1/predict", predict, methods=["POST"]), Route("/predict", predict, methods=["POST"]),
         Route("/v1/signature", signature), Route("/openapi.json", openapi_json), Route("/v1/status", status),
         Route("/healthz", healthz), Route("/readyz", readyz),
     ], lifespan=lifespan)
-    return _AccessLog(app)
+    return _AccessLog(app, predict)
+
+
+_Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]  # status, JSON body, extra headers
+
+
+def _error(status: int, message: str, retry_after: int | None = None, close: bool = False) -> _Answer:
+    headers = [(b"retry-after", str(retry_after).encode())] if retry_after is not None else []
+    if close:
+        headers.append((b"connection", b"close"))
+    return status, json.dumps({"error": message}, separators=(",", ":")).encode(), headers
+
+
+class _Predict:
+    """POST /v1/predict as a plain ASGI app: admission, the body (413, 408), the pool, the answer. It is the hot
+    path, so `_AccessLog` calls `answer` directly, without Starlette's routing, Request and Response objects;
+    the Starlette route (the same object) is what answers other methods with 405."""
+
+    def __init__(self, state: _State, limits: Limits) -> None:
+        self.state, self.limits = state, limits
+
+    async def answer(self, scope: Scope, receive: Receive) -> _Answer:
+        state, limits = self.state, self.limits
+        pool = state.pool
+        if pool is None or not state.ready:
+            return _error(503, "not ready: the model is still loading", retry_after=1)
+        capacity = pool.capacity()
+        if state.in_flight >= capacity:
+            return _error(503, f"busy: {state.in_flight} requests in flight (the cap is {capacity}); retry shortly",
+                          retry_after=pool.retry_after())
+        state.in_flight += 1
+        try:
+            try:
+                body = await _read_body(scope, receive, limits)
+            except _TooLarge:
+                return _error(413, f"the request body is larger than {limits.max_body_bytes} bytes", close=True)
+            except TimeoutError:
+                return _error(408, f"the request body was not received within {limits.body_timeout:g} s", close=True)
+            try:
+                head, payload = await pool.run(body)
+            except BusyError as exc:
+                return _error(503, str(exc), retry_after=exc.retry_after)
+            except InferenceLimitError as exc:
+                return _error(exc.status, f"{exc}; {exc.aftermath}")
+            return _PAYLOAD_STATUS.get(head["kind"], 500), payload, []
+        finally:
+            state.in_flight -= 1
+
+    @staticmethod
+    async def send(send: Send, answer: _Answer) -> None:
+        status, body, headers = answer
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json"), *headers]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with contextlib.suppress(_Disconnected):
+            await self.send(send, await self.answer(scope, receive))
+
+
+_PREDICT_PATHS = frozenset({"/v1/predict", "/predict"})
 
 
 class _AccessLog:
-    """Logs one line per request (client, method, path, status, bytes, ms); uvicorn's access log is off."""
+    """Logs one line per request (client, method, path, status, bytes, ms); uvicorn's access log is off.
+    POST /v1/predict goes straight to `predict`."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, predict: _Predict | None = None) -> None:
+        self.app, self.predict = app, predict
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -273,6 +396,16 @@ class _AccessLog:
             return
         start = time.perf_counter()
         status, size = 500, 0
+        if self.predict is not None and scope["method"] == "POST" and scope["path"] in _PREDICT_PATHS:
+            try:
+                answer = await self.predict.answer(scope, receive)
+                status, size = answer[0], len(answer[1])
+                await self.predict.send(send, answer)
+            except _Disconnected:
+                status = 499  # the client went away before sending its whole body (nginx's code for it)
+            finally:
+                self._log(scope, status, size, start)
+            return
 
         async def logged_send(message: Message) -> None:
             nonlocal status, size
@@ -285,9 +418,13 @@ class _AccessLog:
         try:
             await self.app(scope, receive, logged_send)
         finally:
-            client = scope.get("client") or ("-", 0)
-            log.info('%s "%s %s" %d %d %.1fms', client[0], scope["method"], scope["path"], status, size,
-                     (time.perf_counter() - start) * 1000)
+            self._log(scope, status, size, start)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, size: int, start: float) -> None:
+        client = scope.get("client") or ("-", 0)
+        log.info('%s "%s %s" %d %d %.1fms', client[0], scope["method"], scope["path"], status, size,
+                 (time.perf_counter() - start) * 1000)
 
 
 class _SlowClientProtocol(H11Protocol):

@@ -18,6 +18,11 @@ request must not take the server down with it, so predictions never run in the s
 asynchronous pool with its admission control: requests queue for a worker while the expected wait
 (queue length x observed latency / workers) stays under `max_queue_wait`, and only past that are
 they refused (503 with Retry-After).
+
+`InProcessPool` is the server's other pool, with the same interface, for a model `bounds.analyse`
+proved shape-bounded: its cost follows the request's size, which the body limit caps, so it runs in
+the server process, without the two process hops; onnxruntime's RunOptions.terminate, set by a
+watchdog thread, enforces the time limit between nodes.
 """
 from __future__ import annotations
 
@@ -38,7 +43,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 log = logging.getLogger("modelshelf.workers")
 
@@ -55,14 +60,17 @@ class Bounds:
 
 
 class InferenceLimitError(RuntimeError):
-    """Raised by `Worker` and `WorkerPool` when a prediction exceeded a limit or its worker stopped.
+    """Raised by `Worker`, `WorkerPool` and `InProcessPool` when a prediction exceeded a limit or its worker stopped.
 
-    `status` is the HTTP status the server answers: 504 for the time limit, 503 otherwise.
+    `status` is the HTTP status the server answers: 504 for the time limit, 503 otherwise (413 for a request
+    larger than the in-process path is proven for); `aftermath` says what became of the worker or prediction.
     """
 
-    def __init__(self, message: str, status: int = 503) -> None:
+    def __init__(self, message: str, status: int = 503,
+                 aftermath: str = "the worker was replaced, other requests are unaffected") -> None:
         super().__init__(message)
         self.status = status
+        self.aftermath = aftermath
 
 
 class BusyError(RuntimeError):
@@ -187,45 +195,53 @@ class _Answerer:
         self.conn, self.runner, self.memory_mb, self.max_answer = conn, runner, memory_mb, max_answer
 
     def __call__(self, op: bytes, payload: bytes) -> None:
-        from . import predictor
+        _reply(self.conn, *answer(self.runner, op, payload, self.memory_mb, self.max_answer))
 
-        conn, runner = self.conn, self.runner
-        try:
-            if op == b"J":  # an HTTP request body
-                try:
-                    request = json.loads(payload)
-                except ValueError as exc:
-                    _reply(conn, "input", _error(f"the body is not JSON: {exc}", {"inputs": runner.signature()["inputs"]}))
-                    return
-                answer: Any = runner.predict(request)
-            elif op == b"S":  # a JSON request from standard input
-                try:
-                    request = json.loads(payload)
-                except ValueError as exc:
-                    raise runner._error(f"- is not valid JSON ({exc})") from None
-                answer = runner.predict_request(request)
-            elif op == b"F":  # a file named by the command line
-                answer = runner.predict_file(Path(payload.decode("utf-8")))
-            elif op == b"T":  # the card's examples
-                ok, reports = predictor.self_test(runner)
-                answer = {"ok": ok, "examples": reports}
-            else:
-                _reply(conn, "failed", b"unknown operation")
-                return
-            body = json.dumps(answer, separators=(",", ":")).encode()
-            if len(body) > self.max_answer:
-                _reply(conn, "large", f"the answer would be {len(body)} bytes, more than the limit of {self.max_answer}".encode())
-                return
-            _reply(conn, "ok", body)
-        except predictor.InputError as exc:
-            _reply(conn, "input", _error(str(exc), exc.expected))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer; the worker lives on
-            if _is_memory_error(exc):
-                _reply(conn, "memory", f"the prediction needed more than the limit of {self.memory_mb} MB of memory".encode())
-            elif isinstance(exc, (OSError, ValueError)):
-                _reply(conn, "bad", _error(str(exc)))
-            else:
-                _reply(conn, "error", _error(f"the model failed on this input: {exc}"))
+
+def answer(runner: Any, op: bytes, payload: bytes, memory_mb: int, max_answer: int,
+           predict: Callable[[Any], Any] | None = None) -> tuple[str, bytes]:
+    """One request (`op` J: an HTTP body, S: JSON from stdin, F: a file name, T: the self-test) as (answer kind,
+    payload); `predict` replaces `runner.predict` for HTTP bodies. Raises only InferenceLimitError (from `predict`)."""
+    from . import predictor
+
+    try:
+        if op == b"J":  # an HTTP request body
+            try:
+                request = json.loads(payload)
+            except ValueError as exc:
+                return "input", _error(f"the body is not JSON: {exc}", {"inputs": runner.signature()["inputs"]})
+            except RecursionError:  # valid JSON, but deeper than the parser goes (and than any tensor a model takes)
+                return "input", _error("the body is nested too deeply to be a request", {"inputs": runner.signature()["inputs"]})
+            result: Any = (predict or runner.predict)(request)
+        elif op == b"S":  # a JSON request from standard input
+            try:
+                request = json.loads(payload)
+            except ValueError as exc:
+                raise runner._error(f"- is not valid JSON ({exc})") from None
+            except RecursionError:
+                raise runner._error("- is nested too deeply to be a request") from None
+            result = runner.predict_request(request)
+        elif op == b"F":  # a file named by the command line
+            result = runner.predict_file(Path(payload.decode("utf-8")))
+        elif op == b"T":  # the card's examples
+            ok, reports = predictor.self_test(runner)
+            result = {"ok": ok, "examples": reports}
+        else:
+            return "failed", b"unknown operation"
+        body = json.dumps(result, separators=(",", ":")).encode()
+        if len(body) > max_answer:
+            return "large", f"the answer would be {len(body)} bytes, more than the limit of {max_answer}".encode()
+        return "ok", body
+    except predictor.InputError as exc:
+        return "input", _error(str(exc), exc.expected)
+    except InferenceLimitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an answer; the worker lives on
+        if _is_memory_error(exc):
+            return "memory", f"the prediction needed more than the limit of {memory_mb} MB of memory".encode()
+        if isinstance(exc, (OSError, ValueError)):
+            return "bad", _error(str(exc))
+        return "error", _error(f"the model failed on this input: {exc}")
 
 
 # -- the parent's handle ---------------------------------------------------------------------------
@@ -453,10 +469,13 @@ class WorkerPool:
     to the front of the queue.
     """
 
+    isolation = "process"
+
     def __init__(self, config: Mapping[str, Any], model_path: Path, *, size: int = 2, bounds: Bounds = Bounds(),
                  max_queue_wait: float = 0.5, max_queue: int = 1024, max_in_flight: int | None = None,
-                 batch_max: int = 8) -> None:
+                 batch_max: int = 8, proof: Any = None) -> None:
         self.config, self.model_path, self.size, self.bounds = config, Path(model_path), max(1, size), bounds
+        self.proof = proof  # why the model is not proven shape-bounded (bounds.Proof), shown by status()
         self.max_queue_wait, self.max_queue, self.max_in_flight = max_queue_wait, max_queue, max_in_flight
         self.batch_max = max(1, batch_max)
         self.threads = bounds.threads or _default_threads(self.size)
@@ -665,11 +684,243 @@ class WorkerPool:
     def status(self) -> dict[str, Any]:
         now = time.monotonic()
         return {
+            "isolation": self.isolation, **({"proof": self.proof.as_dict()} if self.proof is not None else {}),
             "workers": [{"pid": w.pid, "rss_mb": round(w.rss / (1 << 20), 1), "served": w.served,
                          "busy_s": None if w.busy_since is None else round(now - w.busy_since, 3)} for w in self.workers],
             "starting": self.starting, "replaced": self.replaced, "last_replacement": self.last_limit,
             "queued": len(self.queue), "capacity": self.capacity(), "latency_ms": round(self.latency * 1000, 3),
             "limits": {"timeout_s": self.bounds.timeout, "memory_mb": self.bounds.memory_mb, "threads": self.threads,
+                       "max_queue_wait_s": self.max_queue_wait},
+        }
+
+
+# -- the server's in-process path, for models proven shape-bounded ---------------------------------
+
+class _Watchdog:
+    """One thread that stops in-process predictions past the time limit: it sets their onnxruntime
+    `RunOptions.terminate`, which onnxruntime checks before each node (a node already running finishes)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.running: dict[int, tuple[float, Any]] = {}  # id(run options) -> (deadline, run options)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True, name="inference-watchdog")
+        self.thread.start()
+
+    def _loop(self) -> None:
+        tick = min(0.05, self.timeout / 10)
+        while not self.stopped.wait(tick):
+            now = time.monotonic()
+            for deadline, options in self.running.copy().values():
+                if now > deadline:
+                    options.terminate = True
+
+    def close(self) -> None:
+        self.stopped.set()
+
+
+class InProcessPool:
+    """The server's pool for a model that `bounds.analyse` proved shape-bounded: no worker processes, every
+    prediction runs in the server process (the same interface as `WorkerPool`).
+
+    What still bounds a prediction: its tensors and work are proven linear in the request, which the body
+    limit caps (`proof` is for requests of up to `max_elements` elements an input; a larger one, possible only
+    through the card's preprocessing, gets 413); `Bounds.timeout` stops onnxruntime between two nodes
+    (`_Watchdog`); `Bounds.memory_mb` was checked against the proof's peak, plus an estimate of the request's
+    JSON and postprocessing, when the path was chosen (`server.choose_pool`). Bodies up
+    to `inline_max_body` bytes (proven to need little work) run on the event loop, as the simplest app would;
+    larger ones run in `size` threads, so the loop keeps serving; at most `size` + 1 predictions run at once.
+    """
+
+    isolation = "in-process (shape-bounded)"
+
+    def __init__(self, config: Mapping[str, Any], model_path: Path, *, proof: Any, max_elements: int,
+                 inline_max_body: int = 0, size: int = 2, bounds: Bounds = Bounds(), max_queue_wait: float = 0.5,
+                 max_queue: int = 1024, max_in_flight: int | None = None) -> None:
+        self.config, self.model_path, self.proof = config, Path(model_path), proof
+        self.max_elements, self.inline_max_body = max_elements, inline_max_body
+        self.size, self.bounds = max(1, size), bounds
+        self.max_queue_wait, self.max_queue, self.max_in_flight = max_queue_wait, max_queue, max_in_flight
+        self.threads = bounds.threads or 1  # the event loop, the answers' JSON and onnxruntime share the CPUs
+        self.runner: Any = None
+        self.session: Any = None
+        self.run_options: Any = None
+        self.watchdog: _Watchdog | None = None
+        self.executor: Any = None
+        self.busy: dict[int, float] = {}  # prediction threads: id -> when it started
+        self.slots = 0
+        self.queue: deque[tuple[float, asyncio.Future[None]]] = deque()
+        self.latency = 0.001
+        self.served = self.stopped = 0
+        self.last_limit: str | None = None
+        self.closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Load the model (SHA-256 check, session, the card's first example twice); raises WorkerStartError."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        await asyncio.to_thread(self._load)
+        self.watchdog = _Watchdog(self.bounds.timeout)
+        self.executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="inference")
+        task = asyncio.get_running_loop().create_task(self._watch())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _load(self) -> None:
+        import onnxruntime
+
+        from . import predictor
+
+        try:
+            self.runner = predictor.Runner(self.config, self.model_path, threads=self.threads)
+            self.session = self.runner.session
+            examples = self.runner.config.get("examples") or []
+            for _ in range(2):  # the second run's time is the first latency estimate (the first one initialises)
+                start = time.perf_counter()
+                if examples:
+                    with contextlib.suppress(Exception):
+                        self.runner.predict({"inputs": examples[0]["inputs"]})
+            self.latency = max(1e-5, time.perf_counter() - start)
+        except Exception as exc:  # the server reports it and does not start, as when a worker cannot load the model
+            raise WorkerStartError(str(exc)) from exc
+        self.run_options = onnxruntime.RunOptions
+
+    async def close(self) -> None:
+        self.closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        if self.watchdog is not None:
+            self.watchdog.close()
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _watch(self) -> None:
+        """Refuse requests that waited too long for a prediction thread."""
+        while not self.closed:
+            await asyncio.sleep(0.1)
+            now, wait = time.monotonic(), self.queue_timeout
+            while self.queue and (self.queue[0][1].done() or now - self.queue[0][0] > wait):
+                _since, waiter = self.queue.popleft()
+                if not waiter.done():
+                    waiter.set_exception(BusyError(f"busy: no prediction thread became free within {wait:g} s; "
+                                                   "retry shortly", self.retry_after()))
+
+    @property
+    def queue_timeout(self) -> float:
+        return max(self.max_queue_wait * 4, self.bounds.timeout)
+
+    # -- admission (as WorkerPool's) --
+
+    def capacity(self) -> int:
+        queue = int(self.size * self.max_queue_wait / max(self.latency, 1e-4))
+        cap = self.size + min(self.max_queue, max(self.size, queue))
+        return cap if self.max_in_flight is None else min(cap, self.max_in_flight)
+
+    def retry_after(self) -> int:
+        return max(1, math.ceil(len(self.queue) * self.latency / self.size))
+
+    # -- predictions --
+
+    def _predict(self, request: Any) -> Any:
+        """feeds -> onnxruntime (stopped by the watchdog past the time limit) -> the answer, like Runner.predict."""
+        runner = self.runner
+        feeds = runner.feeds(request)
+        for name, array in feeds.items():
+            size = math.prod(max(d, 1) for d in array.shape)
+            if size > self.max_elements:
+                raise InferenceLimitError(
+                    f"input {name!r} has {size} elements after preprocessing (its dimensions multiplied), more than "
+                    f"the {self.max_elements} this server accepts", 413, "the model was not run")
+        options = self.run_options()
+        key = id(options)
+        assert self.watchdog is not None
+        self.watchdog.running[key] = (time.monotonic() + self.bounds.timeout, options)
+        try:
+            outputs = self.session.run(runner.output_names, feeds, options)
+        except Exception:
+            if options.terminate:
+                raise InferenceLimitError(f"the prediction did not finish within the time limit of {self.bounds.timeout:g} s",
+                                          504, "it was stopped, other requests are unaffected") from None
+            raise
+        finally:
+            self.watchdog.running.pop(key, None)
+        return runner.result(feeds, dict(zip(runner.output_names, outputs)))
+
+    def _answer(self, body: bytes) -> tuple[dict[str, Any], bytes]:
+        start = time.perf_counter()
+        try:
+            kind, payload = answer(self.runner, b"J", body, self.bounds.memory_mb, self.bounds.max_answer_bytes,
+                                   self._predict)
+        except InferenceLimitError as exc:
+            if exc.status == 504:
+                self.stopped += 1
+                self.last_limit = str(exc)
+            raise
+        finally:
+            self.latency = 0.9 * self.latency + 0.1 * (time.perf_counter() - start)
+            self.served += 1
+        if kind in ("memory", "large"):
+            raise InferenceLimitError(payload.decode("utf-8", "replace"), 503, "other requests are unaffected")
+        return {"kind": kind}, payload
+
+    async def run(self, body: bytes) -> tuple[dict[str, Any], bytes]:
+        """One request body: (answer header, payload); raises InferenceLimitError or BusyError."""
+        if len(body) <= self.inline_max_body:
+            return self._answer(body)  # proven cheap: on the event loop, no thread hop
+        loop = asyncio.get_running_loop()
+        if self.slots < self.size and not self.queue:
+            self.slots += 1
+        else:
+            waiter: asyncio.Future[None] = loop.create_future()
+            self.queue.append((time.monotonic(), waiter))
+            try:
+                await waiter  # resolved with a slot reserved for this request
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    self._release()
+                raise
+        future = loop.run_in_executor(self.executor, self._threaded, body)
+        future.add_done_callback(lambda _f: self._release())
+        return await future
+
+    def _threaded(self, body: bytes) -> tuple[dict[str, Any], bytes]:
+        key = threading.get_ident()
+        self.busy[key] = time.monotonic()
+        try:
+            return self._answer(body)
+        finally:
+            self.busy.pop(key, None)
+
+    def _release(self) -> None:
+        self.slots -= 1
+        while self.queue and self.slots < self.size:
+            _since, waiter = self.queue.popleft()
+            if not waiter.done():
+                self.slots += 1
+                waiter.set_result(None)
+
+    # -- health --
+
+    def not_ready(self) -> str | None:
+        if self.session is None:
+            return "the model is not loaded"
+        stall = min(self.bounds.timeout, max(1.0, 10 * self.latency))
+        now = time.monotonic()
+        stuck = [t for t in self.busy.copy().values() if now - t > stall]
+        if len(stuck) >= self.size:
+            return f"all {self.size} prediction threads are busy with predictions running for over {stall:g} s"
+        return None
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        return {
+            "isolation": self.isolation, "proof": self.proof.as_dict(), "inline_max_body": self.inline_max_body,
+            "threads_busy_s": [round(now - t, 3) for t in self.busy.copy().values()], "served": self.served,
+            "stopped": self.stopped, "last_stop": self.last_limit,
+            "queued": len(self.queue), "capacity": self.capacity(), "latency_ms": round(self.latency * 1000, 3),
+            "limits": {"timeout_s": self.bounds.timeout, "memory_mb": self.bounds.memory_mb, "threads": self.threads,
+                       "prediction_threads": self.size, "max_elements": self.max_elements,
                        "max_queue_wait_s": self.max_queue_wait},
         }
 

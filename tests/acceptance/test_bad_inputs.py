@@ -769,9 +769,6 @@ def test_bad_request(server: Any, model_folder: Path, kind: str) -> None:
     assert files_under(model_folder) == before
 
 
-@pytest.mark.xfail(reason="catalog/runtime/workers.py parses the body with json.loads, whose RecursionError becomes "
-                          "500 'the model failed on this input: maximum recursion depth exceeded'; it should be a 400",
-                   strict=False)
 def test_bad_request_json_nested_too_deep_for_the_parser(server: Any) -> None:
     status, answer = _http(f"{server.url}/v1/predict", "POST", _nested(5000), "application/json")
     assert (status, answer) == _input_error("the body is nested too deeply to be a request")

@@ -91,7 +91,7 @@ def test_health_readiness_signature_and_openapi(server: BackgroundServer) -> Non
 EXPECTED = {"inputs": [{"name": "x", "dtype": "float32", "shape": ["batch", 4]}]}
 
 
-@pytest.mark.parametrize("body, message", [
+BAD_REQUESTS: list[tuple[str | bytes, str]] = [
     ('{"inputs": {}}', "missing input 'x'"),
     ('{"inputs": {"x": [[1, 2, 3, 4]], "y": [1]}}', "unexpected input 'y'; the model takes 'x'"),
     ('{"inputs": {"x": [["a", "b", "c", "d"]]}}', "input 'x' must hold float32 values, got text"),
@@ -103,7 +103,10 @@ EXPECTED = {"inputs": [{"name": "x", "dtype": "float32", "shape": ["batch", 4]}]
     ('[1, 2]', 'must be a JSON object with "inputs"'),
     ('{"inputs": ', "the body is not JSON"),
     (b'\xff\xfe not utf-8', "the body is not JSON"),
-])
+]
+
+
+@pytest.mark.parametrize("body, message", BAD_REQUESTS)
 def test_bad_requests_get_400_with_the_signature(server: BackgroundServer, body: str | bytes, message: str) -> None:
     status, answer = post(f"{server.url}/v1/predict", body)
     assert status == 400, answer
@@ -308,7 +311,8 @@ def _rss_mb(pid: int) -> float:
 def test_input_value_bombs_get_503_and_504_and_others_keep_being_served(bomb_runner: runtime.Runner) -> None:
     """Regression (issue 12): a request whose values ask for 40 GB or for hours is cut off by the memory
     and time limits with a clear body; the worker is replaced and other clients keep being served."""
-    with BackgroundServer(bomb_runner, limits=Limits(workers=2, timeout=1.5, memory_mb=512)) as server:
+    # in_process=True: the bomb must be sent to worker processes by the analysis, not only by the default.
+    with BackgroundServer(bomb_runner, limits=Limits(workers=2, timeout=1.5, memory_mb=512, in_process=True)) as server:
         url = f"{server.url}/v1/predict"
         assert post(url, json.dumps(GOOD)) == (200, {"model": "acme/value-bomb", "version": "1.0.0",
                                                      "outputs": {"total": [12.0], "acc": [8.0]}})
@@ -327,6 +331,8 @@ def test_input_value_bombs_get_503_and_504_and_others_keep_being_served(bomb_run
                                         "replaced, other requests are unaffected"})]
         status = get(f"{server.url}/v1/status")[1]
         assert status["replaced"] == 2 and "time limit" in status["last_replacement"]
+        assert status["isolation"] == "process" and not status["proof"]["proven"]
+        assert "ConstantOfShape is not on the allow-list" in status["proof"]["reason"]
         deadline = time.monotonic() + 30
         while len(get(f"{server.url}/v1/status")[1]["workers"]) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -469,3 +475,119 @@ def test_modelshelf_run_bounds_each_input(tmp_path: Path) -> None:
     assert result.exit_code == 4, result.output
     assert f"error: {tmp_path / 'spin.json'}: the prediction did not finish within the time limit of 1 s" in result.output
     assert '"outputs": {"total": [12.0], "acc": [8.0]}' in result.output
+
+
+# -- the in-process path (issue 12, "Bounded, not stingy") --------------------------------------------
+# A model whose cost provably follows its input shapes only (catalog/runtime/bounds.py) runs in the server
+# process: no process hops, same answers, still a time limit. Everything else keeps its worker processes.
+
+@pytest.fixture(scope="module")
+def small_runner(tmp_path_factory: pytest.TempPathFactory) -> runtime.Runner:
+    """The toy classifier with a 16-unit hidden layer: shape-bounded, and small enough to prove at a 1 MB body."""
+    site = deploy_site.build_site(tmp_path_factory.mktemp("small"), hidden=16)
+    c = client.client(site.as_uri(), cache_dir=tmp_path_factory.mktemp("small-home"))
+    entry, path = c.model(MODEL)
+    return runtime.Runner(runtime.config_from_entry(entry), path)
+
+
+def test_a_shape_bounded_model_is_served_in_process_with_the_same_answers(small_runner: runtime.Runner) -> None:
+    """The in-process path answers exactly what the worker processes answer: outputs, raw inputs, every 400, and a
+    body too large for the event loop (run in a prediction thread); /v1/status says which path and why."""
+    examples = [json.dumps({"inputs": e["inputs"]}) for e in small_runner.config["examples"]]
+    big = json.dumps({"inputs": {"x": [[1.5, 2.0, -3.0, 4.0]] * 2000}})
+    bodies = [*examples, '{"raw": {"x": [2, 4, 6, 8]}}', big, *(body for body, _ in BAD_REQUESTS)]
+    with BackgroundServer(small_runner, limits=Limits(in_process=True)) as fast, \
+            BackgroundServer(small_runner, limits=Limits(in_process=False)) as isolated:
+        status = get(f"{fast.url}/v1/status")[1]
+        assert status["isolation"] == "in-process (shape-bounded)" and status["proof"]["proven"], status
+        assert "workers" not in status and 0 < status["inline_max_body"] < len(big)
+        assert status["limits"]["max_elements"] == Limits().max_body_bytes // 2
+        assert get(f"{isolated.url}/v1/status")[1]["isolation"] == "process"
+        for body in bodies:
+            assert post(f"{fast.url}/v1/predict", body) == post(f"{isolated.url}/v1/predict", body), body[:80]
+        assert post(f"{fast.url}/v1/predict", examples[0])[0] == 200
+        assert get(f"{fast.url}/readyz") == (200, {"status": "ready", "model": MODEL, "version": deploy_site.VERSION})
+
+
+def _chain_runner(folder: Path, nodes: int, width: int = 256) -> runtime.Runner:
+    """x[n, width] through `nodes` MatMuls by one constant matrix: shape-bounded, but as slow as you like."""
+    import hashlib
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.eye(width, dtype=np.float32), "w")
+    names = ["x"] + [f"t{i}" for i in range(nodes - 1)] + ["y"]
+    graph = helper.make_graph([helper.make_node("MatMul", [a, "w"], [b]) for a, b in zip(names, names[1:])], "chain",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", width])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", width])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.onnx"
+    path.write_bytes(data)
+    config = {"format": runtime.CONFIG_FORMAT, "id": "acme/chain", "version": "1.0.0", "name": "Chain", "task": "tensor",
+              "model_file": "model.onnx", "model_sha256": hashlib.sha256(data).hexdigest(), "model_size": len(data),
+              "inputs": [_tensor("x", "float32", ["n", width])], "outputs": [_tensor("y", "float32", ["n", width])],
+              "preprocessing": [], "postprocessing": [], "labels": [],
+              "examples": [{"inputs": {"x": [[1.0] * width]}, "outputs": {"y": [[1.0] * width]}, "tolerance": 1e-4}]}
+    return runtime.Runner(config, path)
+
+
+def test_the_time_limit_stops_an_in_process_prediction(tmp_path: Path) -> None:
+    """In process there is no worker to kill: the watchdog sets onnxruntime's RunOptions.terminate, which stops the
+    run before its next node; the request gets 504 and the server keeps serving. --max-memory still decides the path:
+    the same model whose largest request could pass it runs in worker processes."""
+    from modelshelf.catalog.runtime import server as server_module
+    from modelshelf.catalog.runtime.workers import Bounds, WorkerPool
+
+    runner = _chain_runner(tmp_path / "chain", nodes=300)
+    slow = json.dumps({"inputs": {"x": [[0] * 256] * 1000}})  # 300 x 65 M multiply-adds: well over 50 ms
+    assert len(slow) < Limits().max_body_bytes
+    with BackgroundServer(runner, limits=Limits(timeout=0.05, in_process=True)) as server:
+        url = f"{server.url}/v1/predict"
+        assert get(f"{server.url}/v1/status")[1]["isolation"] == "in-process (shape-bounded)"
+        start = time.monotonic()
+        assert post(url, slow) == (504, {"error": "the prediction did not finish within the time limit of 0.05 s; it was "
+                                                  "stopped, other requests are unaffected"})
+        assert time.monotonic() - start < 5
+        status, answer = post(url, json.dumps({"inputs": {"x": [[2.0] * 256]}}))
+        assert status == 200 and answer["outputs"]["y"] == [[2.0] * 256]
+        status_doc = get(f"{server.url}/v1/status")[1]
+        assert status_doc["stopped"] == 1 and "time limit" in status_doc["last_stop"]
+        assert get(f"{server.url}/readyz")[0] == 200
+    pool = server_module.choose_pool(runner, Limits(memory_mb=512, in_process=True), Bounds(memory_mb=512))
+    assert isinstance(pool, WorkerPool) and "more than the memory limit of 512 MB" in pool.proof.reason
+
+
+def test_in_process_inputs_larger_than_the_proof_are_refused(small_runner: runtime.Runner) -> None:
+    """The proof holds for inputs of at most `max_elements` elements; the card's preprocessing could, in principle,
+    make a larger one from a small body: such a request gets 413 and is not run."""
+    import asyncio
+    import concurrent.futures
+
+    from modelshelf.catalog.runtime import bounds
+    from modelshelf.catalog.runtime.workers import InferenceLimitError, InProcessPool
+
+    proof = bounds.analyse(small_runner.model_path.read_bytes(), max_elements=4)
+    pool = InProcessPool(small_runner.config, small_runner.model_path, proof=proof, max_elements=4, inline_max_body=1 << 20)
+
+    async def two_requests() -> tuple[Any, Any]:
+        await pool.start()
+        try:
+            ok = await pool.run(b'{"inputs": {"x": [[1, 2, 3, 4]]}}')
+            try:
+                await pool.run(b'{"inputs": {"x": [[1, 2, 3, 4], [5, 6, 7, 8]]}}')
+            except InferenceLimitError as exc:
+                return ok, exc
+            return ok, None
+        finally:
+            await pool.close()
+
+    # In a thread of its own: the session's Playwright browser runs an event loop in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool_thread:
+        ok, refused = pool_thread.submit(asyncio.run, two_requests()).result()
+    assert ok[0]["kind"] == "ok"
+    assert isinstance(refused, InferenceLimitError) and refused.status == 413
+    assert str(refused) == "input 'x' has 8 elements after preprocessing (its dimensions multiplied), more than the 4 this " \
+                           "server accepts"
