@@ -43,7 +43,9 @@ REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "tests" / "fixtures" / "processing"
 SCREENSHOTS = REPO / "build" / "screenshots"
 MEASUREMENTS = REPO / "build" / "tryit-measurements.json"
-MODEL_IDS = sorted(p.parent.relative_to(REPO / "models").as_posix() for p in (REPO / "models").glob("*/*/card.yaml"))
+# models/<org>/<name>/card.yaml, or models/<org>/<name>/<version>/card.yaml for a model with several versions.
+MODEL_IDS = sorted({"/".join(p.relative_to(REPO / "models").parts[:2])
+                    for p in [*(REPO / "models").glob("*/*/card.yaml"), *(REPO / "models").glob("*/*/*/card.yaml")]})
 DEFAULT_TOLERANCE = 1e-5
 RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 
