@@ -72,9 +72,17 @@ ATTACK = textwrap.dedent('''
             open(path, "wb").write(b"planted")
         return hits or "nothing visible"
     attempt("cache", overwrite_cache)
+    recipe_pid = os.getpid()
     if os.fork() == 0:  # a daemon that would deface the site after the build said "site written"
         os.setsid()
         if os.fork() == 0:
+            # Only once the recipe has ended: what it writes into OUTDIR while it runs is its output.
+            for _ in range(200):
+                try:
+                    os.kill(recipe_pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
             for _ in range(30):
                 time.sleep(0.1)
                 for path in ({site!r}, out + "/late"):
