@@ -27,7 +27,7 @@ Contributor code (recipes and evaluation scripts) also runs in a `Jail` (bubblew
   its own; writable are only the paths the caller names (a recipe's output folder). The project,
   the cache, the site, /root and /home are not there at all;
 - a scrubbed environment (`jail_env`): no variable of the build reaches it but OpenBLAS's kernel
-  choice (JAIL_PASS_THROUGH);
+  and torch's kernel choice (JAIL_PASS_THROUGH);
 - its own PID namespace: when the command ends (or is killed), every process it started ends with
   it, daemons that called setsid included;
 - when the build runs as root, the command runs as user 65534 (nobody) with no capabilities and
@@ -71,7 +71,7 @@ TRUST_VARIABLE = "MODELSHELF_TRUST_SCRIPTS"
 TMPFS_MB = 1024  # size of a jail's /tmp
 SHM_MB = 256  # size of a jail's /dev/shm
 # The build's variables a jail keeps: OpenBLAS's kernel choice changes a trained model's last bits.
-JAIL_PASS_THROUGH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+JAIL_PASS_THROUGH = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "ATEN_CPU_CAPABILITY")
 # /etc files a dynamically linked Python needs (and nothing that names the build machine's secrets).
 _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf", "alternatives")
 

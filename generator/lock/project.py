@@ -72,15 +72,16 @@ def locked_card(s: Settings, ref: str) -> tuple[Card, LockedVersion]:
     model_id, _, version = ref.partition("@")
     if not version:
         raise ProjectError(f"{ref!r}: give the version, e.g. {model_id}@1.0.0")
-    card = next((c for c in _cards(s) if c.id == model_id), None)
-    if card is None:
+    versions = [c for c in _cards(s) if c.id == model_id]
+    if not versions:
         raise ProjectError(f"{model_id} is not a model of {s.models_dir}")
+    card = next((c for c in versions if c.version == version), None)
+    if card is None:
+        raise ProjectError(f"{model_id} has no card of version {version} in {s.models_dir}; it has "
+                           + ", ".join(c.version for c in versions))
     locked = read(s).get(model_id, version)
     if locked is None:
         raise ProjectError(f"{ref} is not in {s.lock_path}; run `modelshelf lock` first")
-    if card.version != version:
-        raise ProjectError(f"{s.models_dir / model_id}/card.yaml is at version {card.version}, not {version}: "
-                           "only the card's current version can be re-run")
     if not card.source.recipe:
         raise ProjectError(f"{ref} is a committed file, not a recipe's output: there is nothing to re-run")
     return card, locked
