@@ -108,6 +108,11 @@ class _Disconnected(Exception):
     pass
 
 
+def _is_json(content_type: bytes | None) -> bool:
+    """application/json, with parameters (charset) or not."""
+    return content_type is not None and content_type.split(b";")[0].strip().lower() == b"application/json"
+
+
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -344,6 +349,10 @@ class _Predict:
     async def answer(self, scope: Scope, receive: Receive) -> _Answer:
         state, limits = self.state, self.limits
         pool = state.pool
+        if not _is_json(_header(scope, b"content-type")):
+            # A browser page on any site could otherwise POST text/plain or form data here without a CORS
+            # preflight (a "simple request") and use the model; JSON needs a preflight, which this server never grants.
+            return _error(415, "send the request as JSON, with the header Content-Type: application/json", close=True)
         if pool is None or not state.ready:
             return _error(503, "not ready: the model is still loading", retry_after=1)
         capacity = pool.capacity()
