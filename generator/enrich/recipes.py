@@ -56,6 +56,7 @@ class RecipeOutput:
     key: str
     cached: bool
     seconds: float
+    given: tuple[str, ...] = ()  # files the build put beside the recipe (given_files)
 
 
 def package_versions(names: Iterable[str]) -> dict[str, str | None]:
@@ -89,9 +90,28 @@ def folder_key(card: Card, header: dict[str, object]) -> str:
     return h.hexdigest()
 
 
-def recipe_key(card: Card, versions: dict[str, str | None]) -> str:
-    """Hash of everything that can change what the recipe writes."""
-    return folder_key(card, {"protocol": RECIPE_PROTOCOL, "recipe": card.source.recipe, "tools": versions})
+def recipe_key(card: Card, versions: dict[str, str | None], given: dict[str, bytes] | None = None) -> str:
+    """Hash of everything that can change what the recipe writes (the files the build puts beside it included)."""
+    header: dict[str, object] = {"protocol": RECIPE_PROTOCOL, "recipe": card.source.recipe, "tools": versions}
+    if given:
+        header["given"] = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(given.items())}
+    return folder_key(card, header)
+
+
+def given_files(card: Card) -> dict[str, bytes]:
+    """Files the build puts beside a recipe: evaluation_split.json when the card evaluates on a registry dataset with
+    a split, so the recipe trains on exactly the rows the build does not evaluate (generator/evaluate/splits.py)."""
+    ev = card.evaluation
+    if ev is None or not ev.dataset or ev.split is None or ev.split.test_size is None:
+        return {}
+    from modelshelf.generator.evaluate import splits  # the evaluate stage imports this module
+
+    try:
+        data = splits.split_file(ev.dataset, test_size=ev.split.test_size, seed=int(ev.split.seed or 0),
+                                 stratify=bool(ev.split.stratify))
+    except (KeyError, ValueError):  # not a registry dataset, or an unusable split: the evaluate stage reports it
+        return {}
+    return {splits.SPLIT_FILE: data}
 
 
 class ScriptTimedOut(Exception):
@@ -124,7 +144,7 @@ NO_SANDBOX_HINT = ("install bubblewrap (apt-get install bubblewrap) so that cont
 
 
 def run_in_clean_folder(card: Card, script: str, dest: Path, expect: str, *, timeout: float,
-                        memory_mb: int | None = SCRIPT_MEMORY_MB) -> tuple[bool, float]:
+                        memory_mb: int | None = SCRIPT_MEMORY_MB, given: dict[str, bytes] | None = None) -> tuple[bool, float]:
     """Run `python SCRIPT OUTDIR` in the sandbox's jail, in a fresh copy of the model folder, and cache OUTDIR as `dest`.
 
     `dest.name` is the cache key. Returns (cached, seconds). When `dest` is a verified entry with
@@ -142,6 +162,8 @@ def run_in_clean_folder(card: Card, script: str, dest: Path, expect: str, *, tim
         src = work / "src"
         out = work / "out"
         shutil.copytree(card.folder, src, ignore=shutil.ignore_patterns("__pycache__"), symlinks=True)
+        for name, data in (given or {}).items():  # beside the script, read-only like the rest of its folder
+            (src / name).write_bytes(data)
         out.mkdir()
         limits = sandbox.RunLimits(seconds=timeout, memory_mb=memory_mb, file_mb=SCRIPT_FILE_MB, processes=SCRIPT_PROCESSES,
                                    # a backstop if the build dies: torch may use every core, so CPU time can pass the wall clock
@@ -267,12 +289,13 @@ def run_recipe(card: Card, cache_dir: Path, *, timeout: float = 900,
     recipe = card.source.recipe
     if recipe is None:
         raise RecipeError(f"{card.card_path}: the card has no recipe")
-    key = recipe_key(card, versions or tool_versions())
+    given = given_files(card)
+    key = recipe_key(card, versions or tool_versions(), given)
     dest = cache_dir / "recipes" / key
     if not (dest / "model.onnx").is_file():
         log.info("running recipe of %s", card.id)
     try:
-        cached, seconds = run_in_clean_folder(card, recipe, dest, "model.onnx", timeout=timeout)
+        cached, seconds = run_in_clean_folder(card, recipe, dest, "model.onnx", timeout=timeout, given=given)
     except ScriptTimedOut:
         raise RecipeError(f"{card.card_path}: recipe {recipe} did not finish within {timeout:.0f} s") from None
     except ScriptFailed as exc:
@@ -289,4 +312,4 @@ def run_recipe(card: Card, cache_dir: Path, *, timeout: float = 900,
         log.info("recipe cache hit: %s (%s)", card.id, key[:12])
     else:
         log.info("recipe of %s took %.1f s", card.id, seconds)
-    return RecipeOutput(dest / "model.onnx", key, cached, seconds)
+    return RecipeOutput(dest / "model.onnx", key, cached, seconds, tuple(sorted(given)))

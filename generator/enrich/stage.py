@@ -78,6 +78,7 @@ class ModelEntry:
     shell_snippet: str
     recipe_cached: bool | None = None
     recipe_dir: Path | None = None  # the cached recipe output folder (model.onnx, parity.json, variants)
+    recipe_given: tuple[str, ...] = ()  # files the build put beside the recipe when it ran (evaluation_split.json)
     # Filled by the later stages, each returning new entries (dataclasses.replace); None until then.
     export: ExportReport | None = None  # export/stage.py: check_exports
     evaluation: EvaluationResult | None = None  # evaluate/stage.py: evaluate_catalog
@@ -152,16 +153,17 @@ def _shell_snippet(card: Card, artifact: Artifact, site_url: str) -> str:
     ])
 
 
-def _onnx_path(card: Card, cache_dir: Path, versions: dict[str, str | None],
-               locked: LockedVersion | None, store: Store | None) -> tuple[Path, bool | None]:
+def _onnx_path(card: Card, cache_dir: Path, versions: dict[str, str | None], locked: LockedVersion | None,
+               store: Store | None) -> tuple[Path, bool | None, tuple[str, ...]]:
+    """(the ONNX file, whether a recipe's output came from a cache, the files the build gave the recipe)."""
     if card.source.file:
-        return card.folder / card.source.file, None
-    if card.source.recipe and locked is not None and store is not None:
-        return locked_outputs(card, locked, store, cache_dir, versions) / "model.onnx", True  # the recipe does not run
+        return card.folder / card.source.file, None, ()
+    if card.source.recipe and locked is not None and store is not None:  # the recipe does not run
+        return locked_outputs(card, locked, store, cache_dir, versions) / "model.onnx", True, locked.given
     if card.source.recipe:
         out = run_recipe(card, cache_dir, versions=versions)
-        return out.model, out.cached
-    return fetch_source(card, cache_dir, f"{card.short_name}.onnx"), None  # source.url
+        return out.model, out.cached, out.given
+    return fetch_source(card, cache_dir, f"{card.short_name}.onnx"), None, ()  # source.url
 
 
 def artifact_for(card: Card, path: Path, filename: str, kind: str) -> Artifact:
@@ -187,7 +189,7 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
         if locked is not None and not check_locked(card, locked, problems):
             continue
         try:
-            path, cached = _onnx_path(card, cache_dir, versions, locked, store)
+            path, cached, given = _onnx_path(card, cache_dir, versions, locked, store)
         except LockedBytesMissing as exc:
             problems.add(("source",), str(exc), "point the build at a store that holds them (plugins.modelshelf.store_dir), "
                          "or rebuild on the machine that locked them; `modelshelf reproduce` shows how far this run is off")
@@ -237,6 +239,7 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
             python_snippet=_python_snippet(card, onnx_name),
             shell_snippet=_shell_snippet(card, onnx_artifact, site_url),
             recipe_cached=cached, recipe_dir=path.parent if (path is not None and card.source.recipe) else None,
+            recipe_given=given,
         ))
     found = [p for report in reports for p in report.items]
     if found:

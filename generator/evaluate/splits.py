@@ -12,7 +12,9 @@ the card's preprocessing and reshaping). Raw values: float64 features, the datas
 """
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -54,3 +56,27 @@ def train_test(name: str, *, test_size: float, seed: int = 0, stratify: bool = F
     for a card with `evaluation: {dataset: NAME, split: {test_size: TEST_SIZE, seed: SEED, stratify: STRATIFY}}`."""
     _, X, y = load_rows(name)
     return split_rows(X, y, test_size, seed, stratify)
+
+
+SPLIT_FILE = "evaluation_split.json"
+
+
+def split_indices(name: str, *, test_size: float, seed: int = 0, stratify: bool = False) -> tuple[list[int], list[int]]:
+    """(train rows, test rows) of a registry dataset by row number: `split_rows` applied to the row numbers, so
+    X[test] is, row for row, the X_test the evaluator uses."""
+    _, X, y = load_rows(name)
+    train, test, _, _ = split_rows(np.arange(len(X)), y, test_size, seed, stratify)
+    return [int(i) for i in train], [int(i) for i in test]
+
+
+def split_file(dataset: str, *, test_size: float, seed: int, stratify: bool) -> bytes:
+    """The evaluation_split.json the build puts beside a recipe whose card evaluates on `dataset` (recipes.py)."""
+    canonical, X, _ = load_rows(dataset)
+    train, test = split_indices(canonical, test_size=test_size, seed=seed, stratify=stratify)
+    doc: dict[str, Any] = {
+        "about": "Given to the recipe by the build: train on the `train` rows only. The build evaluates the "
+                 "published model on the `test` rows (the card's evaluation.split).",
+        "dataset": canonical, "rows": len(X), "test_size": test_size, "seed": seed, "stratify": stratify,
+        "train": train, "test": test,
+    }
+    return (json.dumps(doc, separators=(",", ":")) + "\n").encode()

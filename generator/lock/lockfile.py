@@ -8,6 +8,7 @@ For each `ORG/NAME@VERSION` it records
 - `fields`: the SHA-256 of each card field that changes what is published or measured
   (LOCKED_FIELDS; absent fields are left out), so an edit names the field;
 - `metrics`: the values the build verified when the version was locked;
+- `given`: the files the build put beside the recipe when it ran (evaluation_split.json), if any;
 - `published`: the SHA-256 and size of every file the site published for the version (the ONNX file,
   its variants and vocabulary, card.yaml, the deploy bundle). A later build publishes exactly these
   bytes: the card file and the bundle come from the store even when the card's texts or status change.
@@ -54,6 +55,7 @@ class LockedVersion:
     fields: dict[str, str]
     metrics: dict[str, float] = field(default_factory=dict)
     published: dict[str, LockedFile] = field(default_factory=dict)
+    given: tuple[str, ...] = ()  # files the build put beside the recipe when it made these outputs (evaluation_split.json)
 
     @property
     def ref(self) -> str:
@@ -113,7 +115,8 @@ def read_lock(path: Path) -> Lock:
         lock.versions[ref] = LockedVersion(model_id, version, _files(f"{where}.folder", entry.get("folder", {})),
                                            _files(f"{where}.outputs", entry.get("outputs", {})), dict(fields),
                                            {k: float(v) for k, v in metrics.items()},
-                                           _files(f"{where}.published", entry.get("published", {})))
+                                           _files(f"{where}.published", entry.get("published", {})),
+                                           tuple(str(name) for name in entry.get("given", []) if isinstance(name, str)))
     return lock
 
 
@@ -125,7 +128,8 @@ def write_lock(lock: Lock) -> None:
     """Write the lock atomically (temporary file, then rename), sorted, one value per line."""
     data = {"format": FORMAT, "versions": {
         ref: {"folder": _files_json(v.folder), "outputs": _files_json(v.outputs), "fields": dict(sorted(v.fields.items())),
-              "metrics": dict(sorted(v.metrics.items())), "published": _files_json(v.published)}
+              "metrics": dict(sorted(v.metrics.items())), "published": _files_json(v.published),
+              **({"given": list(v.given)} if v.given else {})}
         for ref, v in sorted(lock.versions.items())}}
     text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{lock.path.name}.", dir=lock.path.parent)

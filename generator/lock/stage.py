@@ -181,7 +181,8 @@ def record(entries: list[ModelEntry], lock: Lock, store: Store) -> list[str]:
             if artifact.local is not None and "://" not in artifact.url:
                 store.put(artifact.local, artifact.sha256)
             published[artifact.filename] = LockedFile(artifact.sha256, artifact.size)
-        version = LockedVersion(card.id, card.version, folder_files(card), outputs, fields, metrics, published)
+        version = LockedVersion(card.id, card.version, folder_files(card), outputs, fields, metrics, published,
+                                entry.recipe_given)
         lock.versions[version.ref] = version
         added.append(version.ref)
     if added:
