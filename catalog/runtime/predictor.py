@@ -266,6 +266,9 @@ class Runner:
         """The JSON answer: raw outputs by name, and the card's postprocessing of the scored output."""
         answer: dict[str, Any] = {"model": self.model_id, "version": self.version,
                                   "outputs": {k: _jsonable(v) for k, v in outputs.items()}}
+        non_finite = {k: counts for k, v in outputs.items() if (counts := _non_finite(v))}
+        if non_finite:  # JSON has no NaN or infinity: those values are null, and this says which they were
+            answer["non_finite"] = non_finite
         steps = self.config["postprocessing"]
         if steps:
             scored = next((t["name"] for t in self.outputs if t.get("kind") in ("scores", "embedding")),
@@ -341,9 +344,26 @@ def _fit_rows(x: np.ndarray, shape: Sequence[Any]) -> np.ndarray:
     return x
 
 
+def _non_finite(value: np.ndarray) -> dict[str, int]:
+    """How many NaN, +inf and -inf a float output holds ({} for none, or for another dtype)."""
+    if not (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)) or np.isfinite(value).all():
+        return {}
+    counts = {"nan": int(np.isnan(value).sum()), "inf": int(np.isposinf(value).sum()), "-inf": int(np.isneginf(value).sum())}
+    return {k: n for k, n in counts.items() if n}
+
+
 def _jsonable(value: Any) -> Any:
+    """Plain JSON values; NaN and infinities become None (JSON has neither; the answer's `non_finite` counts them)."""
     if isinstance(value, np.ndarray):
+        if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+            out = value.astype(object)  # the finite values stay floats
+            out[~np.isfinite(value)] = None
+            return out.tolist()
         return value.tolist()
+    if isinstance(value, np.floating):
+        return value.item() if np.isfinite(value) else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, dict):
@@ -635,7 +655,7 @@ def _run_bounded(bounded: BoundedRunner, runner: Runner, args: argparse.Namespac
             print(f"predict.py: {path}: {exc}", file=sys.stderr)
             status = max(status, 2)
             continue
-        print(json.dumps(answer, indent=args.indent))
+        print(json.dumps(answer, indent=args.indent, allow_nan=False))
     return status
 
 

@@ -166,7 +166,11 @@ def openapi_document(runner: Any) -> dict[str, Any]:
     response = {"type": "object", "properties": {
         "model": {"type": "string"}, "version": {"type": "string"},
         "outputs": {"type": "object", "properties": {t["name"]: _tensor_schema(t) for t in sig["outputs"]}},
-        "postprocessed": {"type": "object", "description": "the card's postprocessing (values, top-k with labels)"}}}
+        "postprocessed": {"type": "object", "description": "the card's postprocessing (values, top-k with labels)"},
+        "non_finite": {"type": "object", "description": "present only when an output held NaN or an infinity, which JSON "
+                       "cannot write: those values are null in `outputs`, and this counts them per output",
+                       "additionalProperties": {"type": "object", "properties": {
+                           "nan": {"type": "integer"}, "inf": {"type": "integer"}, "-inf": {"type": "integer"}}}}}}
 
     def err(description: str) -> dict[str, Any]:
         return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}

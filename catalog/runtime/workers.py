@@ -228,7 +228,7 @@ def answer(runner: Any, op: bytes, payload: bytes, memory_mb: int, max_answer: i
             result = {"ok": ok, "examples": reports}
         else:
             return "failed", b"unknown operation"
-        body = json.dumps(result, separators=(",", ":")).encode()
+        body = json.dumps(result, separators=(",", ":"), allow_nan=False).encode()  # the answer is JSON or an error
         if len(body) > max_answer:
             return "large", f"the answer would be {len(body)} bytes, more than the limit of {max_answer}".encode()
         return "ok", body
