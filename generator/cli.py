@@ -65,11 +65,17 @@ def main(verbose: bool) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text for people, json for programs.")
-def validate(paths: tuple[Path, ...], fmt: str) -> None:
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Where recipe outputs and smoke runs are cached (default: $MODELSHELF_BUILD_CACHE, else .modelshelf/cache).")
+@click.option("--cards-only", is_flag=True, help="Check the cards alone, not against their ONNX files.")
+def validate(paths: tuple[Path, ...], fmt: str, cache_dir: Path | None, cards_only: bool) -> None:
     """Check model cards and report every problem with file:line:col.
 
-    PATHS are card files or folders searched for card.yaml (default: models).
-    Exits 1 if any card has a problem.
+    PATHS are card files or folders searched for card.yaml (default: models). Besides the card
+    itself, every card whose ONNX file is at hand (committed, in the recipe cache or the store, or
+    downloaded) is checked against it: the safety checks, the signature, and every example run on
+    the file. The output says which cards were checked against their file and which were skipped
+    (a recipe not run yet: `modelshelf export` or a build runs it). Exits 1 if any card has a problem.
     """
     _require_build_tools("validate")
     from modelshelf.catalog.catalog import load_catalog
@@ -79,10 +85,32 @@ def validate(paths: tuple[Path, ...], fmt: str) -> None:
     if result.problems:
         click.echo(format_problems(result.problems, fmt))
         sys.exit(1)
+    checked: list[str] = []
+    skipped: dict[str, str] = {}
+    if not cards_only:
+        from modelshelf.generator.enrich.recipes import default_cache_dir
+        from modelshelf.generator.export.at_hand import check_at_hand
+        from modelshelf.generator.lock.lockfile import LOCK_NAME, LockInvalid, read_lock
+
+        try:
+            lock = read_lock(Path(LOCK_NAME))
+        except LockInvalid:
+            lock = None  # the build reports an unreadable lock; validate checks what it can
+        at_hand = check_at_hand(result.cards, result.documents, cache_dir=cache_dir or default_cache_dir(Path.cwd()),
+                                lock=lock, store_dir=Path("store"))
+        if at_hand.problems:
+            click.echo(format_problems(sorted(at_hand.problems), fmt))
+            sys.exit(1)
+        checked, skipped = at_hand.checked, at_hand.skipped
     if fmt == "json":
         click.echo(format_problems([], "json"))
-    else:
-        click.echo(f"{len(result.cards)} card{'s' if len(result.cards) != 1 else ''} valid")
+        return
+    n = len(result.cards)
+    click.echo(f"{n} card{'s' if n != 1 else ''} valid")
+    if not cards_only:
+        click.echo(f"  checked against their ONNX file (signature, examples): {len(checked)}")
+        for ref, why in sorted(skipped.items()):
+            click.echo(f"  not checked against a file: {ref}: {why} (`modelshelf export` or a build runs it)")
 
 
 @main.command()
