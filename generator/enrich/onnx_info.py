@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
+from google.protobuf.message import DecodeError
 
 from modelshelf.catalog.model import Card, Tensor
 from modelshelf.catalog.runtime.dtypes import card_dtype
@@ -82,6 +83,20 @@ def check_model(path: Path) -> None:
     if what:
         raise NotAnOnnxFile(what)
     onnx.checker.check_model(str(path))
+
+
+INVALID_MODEL_HINT = ("re-export the model; "
+                      "`python -c \"import onnx; onnx.checker.check_model('model.onnx')\"` shows the details")
+
+
+def checked_signature(path: Path) -> tuple[Signature | None, str]:
+    """(the file's signature, "") after check_model, or (None, why it is not a valid model) for INVALID_MODEL_HINT."""
+    try:
+        check_model(path)
+        return read_signature(path), ""
+    except (onnx.checker.ValidationError, DecodeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, f"the ONNX file is not a valid model: {first}"
 
 
 def _dims_compatible(declared: tuple[int | str | None, ...], actual: tuple[int | str | None, ...]) -> bool:

@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelshelf.catalog.client.cache import sha256_of
 from modelshelf.catalog.model import Card
 
 from modelshelf.generator import sandbox
@@ -263,19 +264,11 @@ def verify_entry(dest: Path, expect: str) -> str | None:
         if present != {*files, MANIFEST}:
             return "its files are not those its manifest lists"
         for rel, digest in files.items():
-            if _sha256(dest / rel) != digest:
+            if sha256_of(dest / rel) != digest:
                 return f"{rel} does not match the SHA-256 its manifest records"
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         return f"it has no readable manifest ({exc.__class__.__name__})"
     return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def default_cache_dir(project_dir: Path) -> Path:

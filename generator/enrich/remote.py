@@ -71,22 +71,21 @@ def fetch_source(card: Card, cache_dir: Path, filename: str) -> Path:
 
 
 def _download(cache: Cache, url: str, sha256: str, size: int) -> Path:
-    src_url = url
     opener = urllib.request.build_opener(_SafeRedirects)
-    request = urllib.request.Request(src_url, headers={"User-Agent": "modelshelf-build"})
+    request = urllib.request.Request(url, headers={"User-Agent": "modelshelf-build"})
     try:
         with cache.lock(sha256), opener.open(request, timeout=TIMEOUT) as response:
             return cache.write_blob(sha256, size, _chunks(response))
     except urllib.error.HTTPError as exc:
-        raise SourceDownloadFailed(f"downloading {src_url} failed: HTTP {exc.code} {exc.reason}") from None
+        raise SourceDownloadFailed(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
     except IncompleteDownload as exc:
-        raise SourceDownloadFailed(f"{src_url}: {str(exc).replace('catalog.json declares', 'the card declares (size)')}") \
+        raise SourceDownloadFailed(f"{url}: {str(exc).replace('catalog.json declares', 'the card declares (size)')}") \
             from None
     except HashMismatch as exc:
-        raise SourceDownloadFailed(f"{src_url}: {str(exc).replace('catalog.json declares', 'the card declares (sha256)')}") \
+        raise SourceDownloadFailed(f"{url}: {str(exc).replace('catalog.json declares', 'the card declares (sha256)')}") \
             from None
     except CacheWriteError as exc:
-        raise SourceDownloadFailed(f"cannot keep the download of {src_url}: {exc}") from None
+        raise SourceDownloadFailed(f"cannot keep the download of {url}: {exc}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise SourceDownloadFailed(f"downloading {src_url} failed: {reason}") from None
+        raise SourceDownloadFailed(f"downloading {url} failed: {reason}") from None

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import onnx
-from google.protobuf.message import DecodeError
-
 from modelshelf.catalog.client.cache import sha256_of as sha256_file
 from modelshelf.catalog.loader import Document
 from modelshelf.catalog.model import Card
@@ -22,7 +19,7 @@ from modelshelf.catalog.problems import CardReporter
 from modelshelf.catalog.validate import tasks
 
 from modelshelf.generator.errors import BuildError, CatalogInvalid
-from modelshelf.generator.enrich.onnx_info import (Signature, TensorInfo, check_model, read_signature,
+from modelshelf.generator.enrich.onnx_info import (INVALID_MODEL_HINT, Signature, TensorInfo, checked_signature,
                                                    signature_mismatches)
 from modelshelf.generator.enrich.recipes import run_recipe, tool_versions
 from modelshelf.generator.enrich.remote import SourceDownloadFailed, fetch_source
@@ -205,14 +202,9 @@ def enrich(cards: list[Card], documents: dict[str, Document], *, cache_dir: Path
             problems.add(("source",), finding.message, finding.hint)
         if unsafe:
             continue
-        try:
-            check_model(path)
-            signature = read_signature(path)
-        except (onnx.checker.ValidationError, DecodeError, ValueError, OSError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            problems.add(("source",), f"the ONNX file is not a valid model: {first}",
-                         "re-export the model; "
-                         "`python -c \"import onnx; onnx.checker.check_model('model.onnx')\"` shows the details")
+        signature, invalid = checked_signature(path)
+        if signature is None:
+            problems.add(("source",), invalid, INVALID_MODEL_HINT)
             continue
         for where, message, hint in signature_mismatches(card, signature):
             problems.add(where, message, hint)

@@ -6,8 +6,8 @@ blob in the folder store, a downloaded url source):
 
 - the safety checks that read no model (size, external data, initializers; `safety.check_file`),
 - the signature against the card (names, dtypes, shapes; `onnx_info.signature_mismatches`),
-- every card example on the file (the smoke run in a child process, cached by SHA-256 like the build's;
-  `export.stage`'s own example check, so both report the same message at the same line).
+- every card example on the file (`export.stage.smoke_examples`, which the build runs too: the smoke run in a
+  child process, cached by SHA-256, so both report the same message at the same line).
 
 A card whose file is not at hand (a recipe not yet run) is listed as skipped: `modelshelf export` or a
 build makes the file. Parity, variants, evaluation and bundles stay with `modelshelf export` and the build.
@@ -18,17 +18,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnx
-from google.protobuf.message import DecodeError
-
+from modelshelf.catalog.client.cache import sha256_of
 from modelshelf.catalog.loader import Document
 from modelshelf.catalog.model import Card
 from modelshelf.catalog.problems import CardReporter, Problem
 
-from modelshelf.generator.enrich.onnx_info import check_model, read_signature, signature_mismatches
+from modelshelf.generator.enrich.onnx_info import INVALID_MODEL_HINT, checked_signature, signature_mismatches
 from modelshelf.generator.enrich.recipes import given_files, recipe_key, tool_versions, verify_entry
 from modelshelf.generator.export.safety import Limits, check_file
-from modelshelf.generator.export.stage import ZEROS, _check_examples, _smoke, _smoke_outcome, example_feeds
+from modelshelf.generator.export.stage import smoke_examples
 from modelshelf.generator.lock.lockfile import Lock
 
 
@@ -80,31 +78,12 @@ def check_at_hand(cards: Sequence[Card], documents: Mapping[str, Document], *, c
 
 
 def _check_file(card: Card, path: Path, report: CardReporter, cache_dir: Path, limits: Limits) -> None:
-    try:
-        check_model(path)
-        signature = read_signature(path)
-    except (onnx.checker.ValidationError, DecodeError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        report.add(("source",), f"the ONNX file is not a valid model: {first}", "re-export the model")
+    signature, invalid = checked_signature(path)
+    if signature is None:
+        report.add(("source",), invalid, INVALID_MODEL_HINT)
         return
     mismatches = signature_mismatches(card, signature)
     for where, message, hint in mismatches:
         report.add(where, message, hint)
-    if mismatches:
-        return
-    feeds, names = example_feeds(card, signature)
-    if not feeds or names == [ZEROS]:
-        return
-    sha = _sha256(path)
-    smoke, _ = _smoke(path, onnx.load_model(str(path), load_external_data=False), sha, feeds, names, cache_dir, limits)
-    problem, _ = _smoke_outcome(smoke, names)
-    if problem is not None:
-        report.add(("source",), problem.message, problem.hint)
-        return
-    _check_examples(card, signature, smoke, report)
-
-
-def _sha256(path: Path) -> str:
-    from modelshelf.catalog.client.cache import sha256_of
-
-    return sha256_of(path)
+    if not mismatches:
+        smoke_examples(card, path, sha256_of(path), signature, report, cache_dir, limits)

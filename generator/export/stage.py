@@ -528,6 +528,40 @@ def _short(value: np.ndarray, limit: int = 160) -> str:
 
 # ---------------------------------------------------------------- the stage
 
+@dataclass(frozen=True)
+class SmokedExamples:
+    """A file's smoke run on the card's examples (or zeros of the declared shapes), and what it ran on."""
+
+    model: onnx.ModelProto
+    feeds: list[dict[str, np.ndarray]]
+    names: list[str]
+    smoke: SmokeResult
+    cached: bool
+
+
+def smoke_examples(card: Card, path: Path, sha256: str, signature: Signature, report: CardReporter,
+                   cache_dir: Path | None, limits: Limits) -> SmokedExamples | None:
+    """Run the file on the card's examples in a child process and check every example's outputs (at its line);
+    None, with the problem reported, when the file cannot be run. The build and `validate` both call this."""
+    feeds, names = example_feeds(card, signature)
+    if not feeds:
+        report.add(("inputs",), "the build cannot make an input for the smoke run from the graph's input types",
+                   "give an example under examples: with a value for every input")
+        return None
+    model = onnx.load_model(str(path), load_external_data=False)
+    smoke, cached = _smoke(path, model, sha256, feeds, names, cache_dir, limits)
+    problem, note = _smoke_outcome(smoke, names)
+    if problem is not None:
+        report.add(("source",), problem.message, problem.hint)
+        return None
+    if note:
+        log.warning("%s: the model loads, but onnxruntime refused the made-up input (%s); add an example to the card "
+                    "so the build can run it for real", card.id, note)
+    if names != [ZEROS]:
+        _check_examples(card, signature, smoke, report)
+    return SmokedExamples(model, feeds, names, smoke, cached)
+
+
 def _check_entry(entry: ModelEntry, report: CardReporter, cache_dir: Path | None, limits: Limits) -> ModelEntry:
     """The entry with its ExportReport and variant files; unchanged when its file was not checked."""
     card = entry.card
@@ -535,22 +569,10 @@ def _check_entry(entry: ModelEntry, report: CardReporter, cache_dir: Path | None
     if path is None:
         log.info("%s: the ONNX file is hosted at %s; not downloaded, so not smoke-run", card.id, entry.onnx.url)
         return entry
-    feeds, names = example_feeds(card, entry.signature)
-    if not feeds:
-        report.add(("inputs",), "the build cannot make an input for the smoke run from the graph's input types",
-                   "give an example under examples: with a value for every input")
+    run = smoke_examples(card, path, entry.onnx.sha256, entry.signature, report, cache_dir, limits)
+    if run is None:
         return entry
-    model = onnx.load_model(str(path), load_external_data=False)
-    smoke, cached = _smoke(path, model, entry.onnx.sha256, feeds, names, cache_dir, limits)
-    problem, note = _smoke_outcome(smoke, names)
-    if problem is not None:
-        report.add(("source",), problem.message, problem.hint)
-        return entry
-    if note:
-        log.warning("%s: the model loads, but onnxruntime refused the made-up input (%s); add an example to the card "
-                    "so the build can run it for real", card.id, note)
-    if names != [ZEROS]:
-        _check_examples(card, entry.signature, smoke, report)
+    model, feeds, names, smoke, cached = run.model, run.feeds, run.names, run.smoke, run.cached
     parity = _recipe_parity(entry, report)
     main = _record(model, entry.onnx.filename, None, entry.onnx.size, entry.onnx.sha256, entry.signature,
                    smoke, cached, parity, names)

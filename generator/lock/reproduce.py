@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelshelf.catalog.client.cache import sha256_of
 from modelshelf.catalog.model import Card
 
 from modelshelf.generator.enrich.onnx_info import read_signature
@@ -20,7 +21,7 @@ from modelshelf.generator.enrich.recipes import run_recipe, tool_versions
 from modelshelf.generator.export.safety import Limits, smoke_run
 from modelshelf.generator.export.stage import example_feeds
 from modelshelf.generator.lock.lockfile import LockedVersion
-from modelshelf.generator.lock.stage import _sha256, output_files
+from modelshelf.generator.lock.stage import output_files
 from modelshelf.generator.lock.store import Store, StoreError
 
 
@@ -68,7 +69,7 @@ def reproduce(card: Card, locked: LockedVersion, store: Store, limits: Limits = 
         for name in sorted(set(produced) | set(locked.outputs)):
             path = produced.get(name)
             want = locked.outputs.get(name)
-            report = FileReport(name, want.sha256 if want else None, _sha256(path) if path else None)
+            report = FileReport(name, want.sha256 if want else None, sha256_of(path) if path else None)
             if not report.same and name.endswith(".onnx") and path is not None and want is not None:
                 locked_copy = Path(tmp) / "locked" / name
                 try:

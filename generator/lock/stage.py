@@ -11,7 +11,6 @@ For a card whose `id@version` is in the lock (lockfile.py):
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelshelf.catalog.client.cache import sha256_of
 from modelshelf.catalog.model import Card
 from modelshelf.catalog.problems import CardReporter
 
@@ -44,21 +44,13 @@ class LockedBytesMissing(Exception):
     """A locked version's bytes are in no store and a recipe run did not reproduce them."""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def folder_files(card: Card) -> dict[str, LockedFile]:
     """Every file of the model folder that the build reads (card.yaml and README.md are checked by field)."""
     out = {}
     for path in sorted(p for p in card.folder.rglob("*") if p.is_file()):
         rel = path.relative_to(card.folder).as_posix()
         if rel not in NOT_INPUTS and "__pycache__" not in rel:
-            out[rel] = LockedFile(_sha256(path), path.stat().st_size)
+            out[rel] = LockedFile(sha256_of(path), path.stat().st_size)
     return out
 
 
@@ -126,7 +118,7 @@ def _reproduce_missing(card: Card, locked: LockedVersion, store: Store, cache_di
     differ = []
     for rel, (f, _) in sorted(missing.items()):
         path = produced.get(rel)
-        sha = _sha256(path) if path is not None else None
+        sha = sha256_of(path) if path is not None else None
         if sha != f.sha256:
             differ.append(f"{rel} (locked {f.sha256[:12]}, this run {sha[:12] if sha else 'did not write it'})")
             continue
@@ -149,7 +141,7 @@ def pin_published(locked: LockedVersion | None, artifact: Artifact, store: Store
     if locked is None or want is None or want.sha256 == artifact.sha256 or "://" in artifact.url:
         return artifact
     local = cache_dir / "published" / want.sha256 / artifact.filename
-    if not (local.is_file() and local.stat().st_size == want.size and _sha256(local) == want.sha256):
+    if not (local.is_file() and local.stat().st_size == want.size and sha256_of(local) == want.sha256):
         try:
             if store is None:
                 raise StoreError("no artifact store is configured")
@@ -171,7 +163,7 @@ def record(entries: list[ModelEntry], lock: Lock, store: Store) -> list[str]:
         outputs = {}
         if card.source.recipe and entry.recipe_dir is not None:
             for rel, path in output_files(entry.recipe_dir).items():
-                sha = _sha256(path)
+                sha = sha256_of(path)
                 store.put(path, sha)
                 outputs[rel] = LockedFile(sha, path.stat().st_size)
         metrics = dict(entry.evaluation.metrics) if entry.evaluation is not None else {}

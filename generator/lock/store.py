@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from modelshelf.catalog.client.cache import sha256_of
 from modelshelf.catalog.client.download import as_list, as_mapping, normalize_site_url
 
 from modelshelf.generator.errors import BuildError
@@ -97,14 +98,6 @@ def _receive(chunks: Iterable[bytes], sha256: str, size: int, dest: Path, where:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _copy_hashed(src: Path, dest_dir: Path) -> tuple[Path, str, int]:
@@ -286,7 +279,7 @@ class S3Store(Store):
         size = src.stat().st_size
         if self._head(sha256) == size:
             return
-        actual = _file_sha256(src)
+        actual = sha256_of(src)
         if actual != sha256:
             raise StoreError(f"{src} does not hash to {sha256[:12]} (it hashes to {actual[:12]}); not uploaded to {self}")
         try:
