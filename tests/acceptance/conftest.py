@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
+import io
 import os
 import shutil
 import subprocess
@@ -73,6 +75,31 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
+
+
+class InstantHandler(_QuietHandler):
+    """Serves a built site with mkdocs-material's navigation.instant turned on in every page's config, and the
+    sitemap (which instant navigation consults) pointing at this server, under `site_path` (a subclass that serves
+    the site under /sub/, as GitHub Pages does under a repository's name, sets it and maps the paths)."""
+
+    site_path = "/"
+
+    def send_head(self):  # type: ignore[no-untyped-def]
+        path = Path(self.translate_path(self.path))
+        path = path / "index.html" if path.is_dir() else path
+        if path.suffix not in (".html", ".xml") or not path.is_file():
+            return super().send_head()
+        body = path.read_text(encoding="utf-8")
+        if path.suffix == ".xml":
+            body = re.sub(r"<loc>https?://[^/]+/", f"<loc>http://{self.headers['Host']}{self.site_path}", body)
+        else:
+            body = body.replace('"features": [', '"features": ["navigation.instant", ', 1)
+        data = body.encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8" if path.suffix == ".html" else "application/xml")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        return io.BytesIO(data)
 
 
 @pytest.fixture(scope="session")

@@ -680,13 +680,13 @@ def _nested(depth: int) -> bytes:
     return b'{"inputs": {"x": ' + b"[" * depth + b"]" * depth + b"}}"
 
 
+NOT_JSON = (415, {"error": "send the request as JSON, with the header Content-Type: application/json"})
+
 # kind -> (method, body, content type; the status and JSON answer)
 REQUEST_KINDS: dict[str, tuple[str, bytes | None, str, tuple[int, Any]]] = {
-    "request-form-encoded-body": ("POST", b"x=1&y=2", "application/x-www-form-urlencoded",
-                                  (415, {"error": "send the request as JSON, with the header Content-Type: application/json"})),
+    "request-form-encoded-body": ("POST", b"x=1&y=2", "application/x-www-form-urlencoded", NOT_JSON),
     # A cross-site page can send text/plain without a CORS preflight: JSON in it is refused all the same.
-    "request-json-as-text-plain": ("POST", GOOD_REQUEST, "text/plain",
-                                   (415, {"error": "send the request as JSON, with the header Content-Type: application/json"})),
+    "request-json-as-text-plain": ("POST", GOOD_REQUEST, "text/plain", NOT_JSON),
     "request-empty-body": ("POST", b"", "application/json",
                            _input_error("the body is not JSON: Expecting value: line 1 column 1 (char 0)")),
     "request-nan": ("POST", b'{"inputs": {"x": [[NaN, 0, 0], [1, 1, 1]]}}', "application/json",

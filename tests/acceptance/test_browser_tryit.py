@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import io
 import json
 import re
 import statistics
@@ -33,6 +32,7 @@ import numpy as np
 import pytest
 
 from modelshelf.catalog.runtime import processing as P
+from conftest import InstantHandler
 
 pytestmark = pytest.mark.browser
 
@@ -415,39 +415,13 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-class _InstantHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves the built site with mkdocs-material's navigation.instant turned on in every page's
-    config, and the sitemap (which instant navigation consults) pointing at this server."""
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-    def send_head(self):  # type: ignore[no-untyped-def]
-        path = Path(self.translate_path(self.path))
-        if path.is_dir():
-            path = path / "index.html"
-        if path.suffix not in (".html", ".xml") or not path.is_file():
-            return super().send_head()
-        body = path.read_text(encoding="utf-8")
-        if path.suffix == ".xml":
-            body = re.sub(r"<loc>https?://[^/]+/", f"<loc>http://{self.headers['Host']}/", body)
-        else:
-            body = body.replace('"features": [', '"features": ["navigation.instant", ', 1)
-        data = body.encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8" if path.suffix == ".html" else "application/xml")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        return io.BytesIO(data)
-
-
 def test_the_panel_survives_instant_navigation(browser: Any, built_site: Path) -> None:
     """With navigation.instant, a second model page reached by a link (no reload) gets a working
     panel, and the runtime loaded for the first page is reused."""
     tabular = [m for m in MODEL_IDS if m.startswith("modelshelf/") and "cnn" not in m]
     if len(tabular) < 2:
         pytest.skip("needs two tabular models")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_InstantHandler, directory=str(built_site)))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(InstantHandler, directory=str(built_site)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}/"
     context = browser.new_context()

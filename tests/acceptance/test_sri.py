@@ -16,7 +16,6 @@ import base64
 import functools
 import hashlib
 import http.server
-import io
 import json
 import os
 import re
@@ -33,7 +32,7 @@ import pytest
 
 from modelshelf.generator.site.csp import add_csp
 from modelshelf.generator.site.sri import Digests, IntegrityError, add_integrity, page_with_integrity
-from conftest import _QuietHandler
+from conftest import InstantHandler, _QuietHandler
 
 try:
     from playwright.sync_api import expect
@@ -148,30 +147,13 @@ def test_sha256sums_hashes_the_pages_as_rewritten(built_site: Path) -> None:
 # ---------------------------------------------------------------- in Chromium: a changed file is refused
 
 
-class _InstantHandler(_QuietHandler):
-    """Serves the site under /sub/ (as on GitHub Pages under a repository's name) with mkdocs-material's
-    navigation.instant turned on in every page's config (as test_browser_tryit's handler does), and the sitemap,
-    which instant navigation consults, pointing at this server."""
+class _InstantHandler(InstantHandler):
+    """conftest's InstantHandler, with the site under /sub/ (as on GitHub Pages under a repository's name)."""
+
+    site_path = "/sub/"
 
     def translate_path(self, path: str) -> str:
         return super().translate_path(path[len("/sub"):] if path.startswith("/sub/") else "/not-in-the-site/")
-
-    def send_head(self):  # type: ignore[no-untyped-def]
-        path = Path(self.translate_path(self.path))
-        path = path / "index.html" if path.is_dir() else path
-        if path.suffix not in (".html", ".xml") or not path.is_file():
-            return super().send_head()
-        body = path.read_text(encoding="utf-8")
-        if path.suffix == ".xml":
-            body = re.sub(r"<loc>https?://[^/]+/", f"<loc>http://{self.headers['Host']}/sub/", body)
-        else:
-            body = body.replace('"features": [', '"features": ["navigation.instant", ', 1)
-        data = body.encode("utf-8")
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8" if path.suffix == ".html" else "application/xml")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        return io.BytesIO(data)
 
 
 @contextmanager

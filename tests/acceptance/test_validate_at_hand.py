@@ -7,7 +7,6 @@ A recipe that has not run yet is reported as not checked against a file.
 from __future__ import annotations
 
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from click.testing import CliRunner
 
 from modelshelf.generator.cli import main
 from modelshelf.generator.site.build import SiteBuildFailed, build_site
-from test_build import REPO, make_project
+from test_build import CARD, REPO, make_project
 
 VALID = REPO / "tests" / "fixtures" / "cards" / "valid" / "models"
 
@@ -54,20 +53,7 @@ def test_valid_says_what_was_checked_and_what_was_not(tmp_path: Path, monkeypatc
     shutil.copytree(VALID, tmp_path / "models")
     folder = tmp_path / "models" / "acme" / "relu"
     folder.mkdir()
-    (folder / "card.yaml").write_text(textwrap.dedent('''
-        id: acme/relu
-        name: Relu
-        version: "1.0.0"
-        summary: Clips negatives to zero.
-        description: A recipe-built test model.
-        task: tabular-regression
-        license: MIT
-        authors: [{name: Test}]
-        framework: onnx
-        source: {recipe: recipe.py}
-        inputs: [{name: x, dtype: float32, shape: [null, 2]}]
-        outputs: [{name: y, dtype: float32, shape: [null, 2]}]
-    '''))
+    (folder / "card.yaml").write_text(CARD)  # acme/relu, source: {recipe: recipe.py}
     (folder / "recipe.py").write_text("raise SystemExit('not run by validate')\n")
     code, output = _validate(tmp_path, monkeypatch)
     assert code == 0, output

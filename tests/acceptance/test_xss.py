@@ -28,7 +28,7 @@ from modelshelf.catalog import validate
 from modelshelf.catalog.validate import unsafe_html
 from modelshelf.generator.enrich import sanitize
 from modelshelf.generator.site.build import build_site
-from conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, _QuietHandler
+from conftest import VIEWPORT, _QuietHandler
 from test_build import make_project
 
 REPO = Path(__file__).resolve().parents[2]
