@@ -143,7 +143,7 @@ def bundle_members(entry: ModelEntry, catalog_entry: dict[str, Any], site_url: s
     config = config_from_entry(catalog_entry)
     reqs, serve_reqs = requirements()
     examples = _example_files(config)
-    model_url = entry.onnx.url if entry.onnx.url.startswith("https://") else f"{site_url.rstrip('/')}/{entry.onnx.url}"
+    model_url = entry.onnx.url if entry.onnx.hosted else f"{site_url.rstrip('/')}/{entry.onnx.url}"
     context = {"card": card, "config": config, "folder": folder, "bundle_name": f"{folder}-bundle.zip",
                "examples": [(name, req["name"]) for name, req in examples], "model_local": embed,
                "model_url": model_url, "python": "{}.{}".format(*sys.version_info[:2]),

@@ -59,6 +59,11 @@ class Artifact:
     def size_text(self) -> str:
         return human_size(self.size)
 
+    @property
+    def hosted(self) -> bool:
+        """Hosted elsewhere (a card's source.url, always https): linked by its absolute URL, never copied into the site."""
+        return self.url.startswith("https://")
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -142,7 +147,7 @@ def _ident(name: str) -> str:
 def _shell_snippet(card: Card, artifact: Artifact, site_url: str) -> str:
     # Every card value is one quoted shell word on its own line's command: a newline, `;` or `$(...)`
     # in a URL cannot add a command that a visitor would paste before `sha256sum -c`.
-    url = artifact.url if artifact.url.startswith("https://") else f"{site_url.rstrip('/')}/{artifact.url}"
+    url = artifact.url if artifact.hosted else f"{site_url.rstrip('/')}/{artifact.url}"
     name = shell_word(artifact.filename)
     return "\n".join([
         f"curl -fLo {name} {url_for_shell(url)}",

@@ -138,7 +138,7 @@ def pin_published(locked: LockedVersion | None, artifact: Artifact, store: Store
     files are the locked outputs already. Raises LockedBytesMissing when no store has the published bytes.
     """
     want = locked.published.get(artifact.filename) if locked is not None else None
-    if locked is None or want is None or want.sha256 == artifact.sha256 or "://" in artifact.url:
+    if locked is None or want is None or want.sha256 == artifact.sha256 or artifact.hosted:
         return artifact
     local = cache_dir / "published" / want.sha256 / artifact.filename
     if not (local.is_file() and local.stat().st_size == want.size and sha256_of(local) == want.sha256):
@@ -170,7 +170,7 @@ def record(entries: list[ModelEntry], lock: Lock, store: Store) -> list[str]:
         fields = {name: field_hash(card.raw[name]) for name in LOCKED_FIELDS if card.raw.get(name) is not None}
         published = {}
         for artifact in entry.all_files:
-            if artifact.local is not None and "://" not in artifact.url:
+            if artifact.local is not None and not artifact.hosted:
                 store.put(artifact.local, artifact.sha256)
             published[artifact.filename] = LockedFile(artifact.sha256, artifact.size)
         version = LockedVersion(card.id, card.version, folder_files(card), outputs, fields, metrics, published,

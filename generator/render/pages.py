@@ -100,7 +100,7 @@ def render_model(env: jinja2.Environment, entry: ModelEntry) -> str:
         for t in tensors:
             io_rows.append({"direction": direction, "name": t.name, "dtype": t.dtype, "shape": t.shape_text,
                             "description": (declared[t.name].description if t.name in declared else "") or ""})
-    files = [{"artifact": a, "href": a.url if a.url.startswith("https://") else root + a.url} for a in entry.all_files]
+    files = [{"artifact": a, "href": a.url if a.hosted else root + a.url} for a in entry.all_files]
     examples = [{"name": ex.name or f"#{i + 1}", "inputs": _compact(dict(ex.inputs)), "outputs": _compact(dict(ex.outputs))}
                 for i, ex in enumerate(card.examples)]
     steps = [_step_text(s.as_dict()) for s in card.preprocessing + card.postprocessing]

@@ -140,7 +140,7 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
         self.copied["schema/card.schema.json"] = SCHEMA_PATH
         for entry in self.entries:
             for artifact in entry.all_files:
-                if artifact.local is not None and "://" not in artifact.url:  # a card's source.url is linked, not copied
+                if artifact.local is not None and not artifact.hosted:  # a card's source.url is linked, not copied
                     self.copied[artifact.url] = artifact.local
         log.info("modelshelf: %d models, %d pages", len(self.entries), len(self.pages))
         return config
