@@ -18,6 +18,7 @@ import click
 
 from modelshelf.catalog.client import deploy
 from modelshelf.catalog.client import download as client_lib
+from modelshelf.catalog.client.download import as_mapping
 from modelshelf.catalog.client import verify as verify_lib
 from modelshelf.catalog.client.errors import ModelshelfError
 from modelshelf.catalog.client.text import printable
@@ -97,19 +98,28 @@ def _fail(exc: Exception, code: int = 1) -> NoReturn:
 
 @cli.command()
 @click.argument("model_ref", metavar="ORG/NAME[@VERSION]")
-@click.option("--kind", type=click.Choice(["onnx", "bundle", "card"]), default="onnx", show_default=True,
-              help="Which file of the model version.")
+@click.option("--kind", type=click.Choice(["onnx", "bundle", "card", "tokenizer"]), default="onnx", show_default=True,
+              help="Which file of the model version (tokenizer: a text model's vocabulary).")
 @client_options
 def pull(model_ref: str, kind: str, site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
     """Download a model, verify its size and SHA-256 against the site's catalog.json, and cache it.
 
     Prints the path of the verified file. A cached, verified copy is used without downloading again.
+    A text model's vocabulary is pulled with its ONNX file (its path on a second line), so that
+    `run` and `serve` work offline afterwards.
     """
     try:
-        path = _client(site_url, offline, cache_dir).pull(model_ref, kind=kind)
+        client = _client(site_url, offline, cache_dir)
+        path = client.pull(model_ref, kind=kind)
+        extra = []
+        if kind == "onnx":
+            entry = client.entry(model_ref)
+            if as_mapping(as_mapping(entry.get("pipeline")).get("tokenizer")).get("vocab_file"):
+                extra.append(client.pull(entry["id"], entry["version"], "tokenizer"))
     except (ModelshelfError, ValueError) as exc:
         _fail(exc)
-    click.echo(str(path))
+    for p in [path, *extra]:
+        click.echo(str(p))
 
 
 @cli.command()
@@ -124,9 +134,12 @@ def run(model_ref: str, inputs: tuple[Path, ...], indent: int | None, timeout: f
         offline: bool, cache_dir: Path | None) -> None:
     """Predict locally: pull the model, read each INPUT, print the outputs as JSON.
 
-    INPUT is a JSON request ({"inputs": {...}} with the model's tensors, as in the card's examples, or
-    {"raw": {...}} for the card's preprocessing), a CSV file of rows, or the input kind's natural file
-    (an image, a WAV file, ...); '-' reads JSON from standard input. Exits 2 if an input does not fit,
+    INPUT is a JSON request ({"inputs": {...}} with the model's tensors, as in the card's examples,
+    {"raw": {...}} for the card's preprocessing, {"text": "..."} or {"texts": [...]} for text models),
+    a CSV file of rows, or the input kind's own file: a picture (PNG, JPEG, GIF, WebP, BMP), a WAV
+    recording, a UTF-8 text file, any file for a byte model. It goes through the same steps as in the
+    model page's "Try it" panel, so the answer is the one the page shows; '-' reads JSON from standard input.
+    Exits 2 if an input does not fit,
     4 if a prediction exceeds --timeout or --max-memory (each runs in a worker process).
     """
     try:

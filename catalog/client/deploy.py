@@ -26,7 +26,12 @@ def load_runner(client: Client, model_ref: str) -> Any:
     from modelshelf.catalog.runtime import predictor as runtime
 
     entry, path = client.model(model_ref)
-    return runtime.Runner(runtime.config_from_entry(entry), path)
+    config = runtime.config_from_entry(entry)
+    tokenizer = as_mapping(config["pipeline"].get("tokenizer"))
+    if tokenizer.get("vocab_file"):  # text models: the vocabulary published beside the model, verified like it
+        vocab = client.pull(entry["id"], entry["version"], "tokenizer")
+        config["assets"] = {str(tokenizer["vocab_file"]): str(vocab)}
+    return runtime.Runner(config, path)
 
 
 def _metrics_text(model: dict[str, Any]) -> str:
@@ -97,4 +102,12 @@ def format_info(client: Client, entry: dict[str, Any], fmt: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["format_info", "format_list", "format_search", "load_runner"]
+def load(model_ref: str, base_url: str | None = None, offline: bool = False, *, cache_dir: Any = None) -> Any:
+    """The model as the runtime runs it (`modelshelf.catalog.runtime.predictor.Runner`), pulled and verified first:
+    `load(ref).predict_file("digit.png")` answers as the model page's "Try it" panel does for that file."""
+    from modelshelf.catalog.client.download import client
+
+    return load_runner(client(base_url, offline=offline, cache_dir=cache_dir), model_ref)
+
+
+__all__ = ["format_info", "format_list", "format_search", "load", "load_runner"]

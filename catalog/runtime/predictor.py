@@ -1,11 +1,20 @@
 """Run a Modelshelf model: read an input, apply the card's processing, run onnxruntime, print JSON.
 
-    python predict.py examples/1.json        # a JSON request: {"inputs": {...}} or {"raw": {...}}
+    python predict.py examples/1.json        # a JSON request: {"inputs": {...}}, {"raw": {...}}, {"text": "..."}, {"file": ...}
     python predict.py rows.csv               # CSV rows of the first input (a header row is optional)
-    python predict.py digit.png              # the input kind's natural file (image: PNG/PGM/PPM/NPY, audio: WAV, ...)
+    python predict.py digit.png              # the input kind's own file: a picture (PNG, JPEG, GIF, WebP, BMP),
+    python predict.py speech.wav             #   a WAV recording (any rate, any channels), UTF-8 text, any file
     python predict.py --self-test            # run the card's examples and compare with their outputs
     python predict.py --serve --port 8080    # an HTTP JSON API (needs requirements-serve.txt)
     python predict.py --timeout 5 --max-memory 1024 x.json   # tighter limits per prediction
+
+A raw file goes through the same steps as in the model page's "Try it" panel (model.json's
+`pipeline` and the card's processing, defined once in processing.py and once in the site's
+processing.js, held to the same test vectors): a picture is composited over white, shrunk,
+cropped to its ink and scaled as the card's drawing capture says; a recording is mixed to mono,
+resampled and streamed in frames with the model's state handed from frame to frame; text is
+tokenised with the vocabulary published beside the model; a file for a byte model is sampled
+from its first and last blocks. So the answer is the one the browser shows.
 
 Every prediction runs in a worker process with a time limit (--timeout, default 10 s) and a
 memory limit (--max-memory, default 2048 MB beyond the loaded model); past them it stops with
@@ -24,28 +33,24 @@ the model's configuration.
 from __future__ import annotations
 
 import argparse
-import csv
+import base64
 import hashlib
 import io
 import json
 import math
-import struct
 import sys
 import threading
-import wave
-import zlib
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from . import processing
+from . import media, processing
 from .dtypes import DTYPES, FLOATS, INTS
 from .workers import BoundedRunner, Bounds, InferenceLimitError, WorkerStartError
 
 CONFIG_FORMAT = 1
 _PRIMARY_KINDS = ("tabular", "image", "audio", "bytes", "text", "tensor")
-IMAGE_SUFFIXES = (".png", ".pgm", ".ppm", ".pnm", ".npy")
 
 
 class InputError(ValueError):
@@ -64,7 +69,10 @@ class IntegrityError(RuntimeError):
 # -- configuration ---------------------------------------------------------------------------------
 
 def config_from_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The runtime configuration (model.json) of one model version, from its catalog.json entry."""
+    """The runtime configuration (model.json) of one model version, from its catalog.json entry.
+
+    Whoever loads a model may add `assets` ({file name: path}) for the files published beside it
+    (the vocabulary); without it they are looked for next to the model file."""
     card = entry.get("card") or {}
     onnx_file = next(f for f in entry["files"] if f["kind"] == "onnx")
     declared = {t["name"]: t for t in (card.get("inputs") or []) + (card.get("outputs") or [])}
@@ -82,6 +90,10 @@ def config_from_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
         "inputs": tensors("inputs"), "outputs": tensors("outputs"),
         "preprocessing": list(card.get("preprocessing") or []), "postprocessing": list(card.get("postprocessing") or []),
         "labels": list(card.get("labels") or []), "examples": list(card.get("examples") or []),
+        # How the input kind's raw files become the model's inputs (the build derives it from the card; the
+        # browser's panel gets the same): `capture` for pictures, `audio` for streamed recordings, `tokenizer`
+        # for text (its vocabulary is a file published beside the model: `vocab_file`, `vocab_sha256`).
+        "pipeline": dict(entry.get("pipeline") or {}),
     }
 
 
@@ -122,6 +134,7 @@ class Runner:
         self.memory_arena = memory_arena
         self._check(self.model_path.read_bytes())
         self._session: Any = None
+        self._tokenizer: processing.WordPieceTokenizer | None = None
         self._lock = threading.Lock()
         self.inputs: list[dict[str, Any]] = list(self.config["inputs"])
         self.outputs: list[dict[str, Any]] = list(self.config["outputs"])
@@ -278,55 +291,225 @@ class Runner:
         return answer
 
     def predict(self, request: Any) -> dict[str, Any]:
-        """feeds -> run -> result, for one JSON request. Raises InputError for a bad request."""
+        """feeds -> run -> result, for one JSON request. Raises InputError for a bad request.
+
+        Besides {"inputs"} and {"raw"}: {"file": {"name": "digit.png", "base64": "..."}} (a raw file, as
+        predict_bytes reads it), {"text": "..."} and {"texts": ["...", "..."]} (text models)."""
+        if isinstance(request, dict) and "file" in request:
+            return self._file_request(request["file"])
+        if isinstance(request, dict) and ("text" in request or "texts" in request):
+            texts = request.get("texts", [request.get("text")])
+            if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+                raise self._error('"text" must be a string and "texts" a list of strings')
+            return self.predict_text(texts[0]) if "text" in request else self.predict_texts(texts)
         feeds = self.feeds(request)
         return self.result(feeds, self.run(feeds))
+
+    def _file_request(self, file: Any) -> dict[str, Any]:
+        if not isinstance(file, dict) or not isinstance(file.get("name"), str) or not isinstance(file.get("base64"), str):
+            raise self._error('"file" must be {"name": "digit.png", "base64": "<the file\'s bytes in base64>"}')
+        try:
+            data = base64.b64decode(file["base64"], validate=True)
+        except ValueError:
+            raise self._error('"file.base64" is not base64 (use `base64 -w0 FILE`)') from None
+        if Path(file["name"]).suffix.lower() == ".json":
+            raise self._error("a JSON request cannot hold another JSON request as a file; send it directly")
+        return self.predict_bytes(Path(file["name"]).name, data)
 
     # -- files --
 
     def request_from_file(self, path: Path) -> dict[str, Any]:
-        """A request from a file: JSON as is, CSV rows of the first input, or the input kind's natural file."""
-        suffix = path.suffix.lower()
-        if suffix == ".json" or str(path) == "-":
-            try:
-                text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-            except UnicodeDecodeError as exc:
-                raise self._error(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
-                                  "save it as UTF-8") from None
-            try:
-                return json.loads(text)
-            except RecursionError:
-                raise self._error(f"{path} is nested too deeply to be a request") from None
-            except ValueError as exc:
-                raise self._error(f"{path} is not valid JSON ({exc})") from None
-        spec = self.primary_input
-        if len(self.inputs) > 1:
-            raise self._error(f"a {suffix or 'plain'} file fills only one input; this model has several, give a JSON request")
-        kind = spec.get("kind")
-        if suffix in (".csv", ".tsv"):
-            return {"raw": {spec["name"]: _read_csv(path, spec.get("features") or [], "\t" if suffix == ".tsv" else ",")}}
-        if suffix == ".npy":
-            return {"raw": {spec["name"]: np.load(path, allow_pickle=False).tolist()}}
-        if kind == "audio" and suffix == ".wav":
-            return {"raw": {spec["name"]: _read_wav(path).tolist()}}
-        if kind == "text" and spec["dtype"] == "string":
-            return {"inputs": {spec["name"]: [path.read_text(encoding="utf-8")]}}
-        if kind == "bytes":
-            return {"raw": {spec["name"]: list(path.read_bytes())}}
-        raise self._error(f"cannot read {path.name} for input {spec['name']!r} (kind {kind or 'unspecified'}); "
-                          "give a JSON request or a CSV file" + (", or an image (PNG, PGM, PPM, NPY)" if kind == "image" else ""))
+        """A JSON request from a .json file (or `-`, standard input)."""
+        try:
+            text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise self._error(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                              "save it as UTF-8") from None
+        return self._json_request(str(path), text)
+
+    def _json_request(self, name: str, text: str) -> Any:
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise self._error(f"{name} is nested too deeply to be a request") from None
+        except ValueError as exc:
+            raise self._error(f"{name} is not valid JSON ({exc})") from None
 
     def predict_file(self, path: Path) -> dict[str, Any]:
-        """predict() on a file; a JSON file with the card example's "outputs" also gets an "expected" report."""
-        if str(path) != "-" and not path.is_file():
+        """predict_bytes() on a file (only the first and last blocks of a file for a byte model, as the browser reads)."""
+        if str(path) == "-":
+            return self.predict_request(self.request_from_file(path))
+        if not path.is_file():
             # The caller prints the path before the message: `predict.py: nope.json: no such file`.
             raise FileNotFoundError("a folder, not an input file" if path.is_dir() else "no such file")
+        block = self._byte_block()
+        if block and path.suffix.lower() != ".json" and path.stat().st_size > 2 * block:
+            with path.open("rb") as f:
+                head = f.read(block)
+                f.seek(-block, 2)
+                data = head + f.read(block)
+        else:
+            data = path.read_bytes()
+        return self.predict_bytes(path.name, data)
+
+    def _byte_block(self) -> int | None:
+        step = next((s for s in self.config["preprocessing"] if s.get("op") == "byte_sample"), None)
+        return int(step.get("block", 4096)) if step and self.primary_input.get("kind") == "bytes" else None
+
+    def predict_bytes(self, name: str, data: bytes) -> dict[str, Any]:
+        """A raw file, named `name` (its suffix tells CSV, TSV, NPY and JSON apart), through the steps the browser
+        applies to the same file: the input kind's decoding (picture, WAV recording, UTF-8 text, any bytes),
+        the pipeline of model.json, the card's pre- and postprocessing."""
+        suffix = Path(name).suffix.lower()
+        if suffix == ".json":
+            try:
+                return self.predict_request(self._json_request(name, media.read_text(data)))
+            except media.MediaError as exc:
+                raise self._error(f"{name}: {exc}") from None
+        if self.primary_input.get("kind") == "audio" and suffix not in (".csv", ".tsv", ".npy"):
+            try:
+                channels, rate = media.decode_wav(data)
+            except media.MediaError as exc:
+                raise self._error(f"{name}: {exc}") from None
+            return self.predict_audio(channels, rate)
+        feeds, extra = self._raw_feeds(name, data)
+        return {**self.result(feeds, self.run(feeds)), **extra}
+
+    def feeds_for_file(self, path: Path | str) -> dict[str, np.ndarray]:
+        """The model's input tensors for a raw file, made as predict_file makes them: for running onnxruntime yourself
+        (`session.run(None, runner.feeds_for_file("digit.png"))`). Not for streamed audio, which runs frame by frame."""
+        path = Path(path)
+        if self.primary_input.get("kind") == "audio" and self.pipeline.get("audio"):
+            raise self._error("a recording runs frame by frame, each frame fed the previous one's state; use predict_file")
+        return self._raw_feeds(path.name, path.read_bytes())[0]
+
+    def _raw_feeds(self, name: str, data: bytes) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(feeds, extra answer fields) for a raw file that is not JSON and not a streamed recording."""
+        suffix = Path(name).suffix.lower()
+        spec, kind = self.primary_input, self.primary_input.get("kind")
+        try:
+            if suffix in (".csv", ".tsv"):
+                rows = processing.parse_csv(media.read_text(data), spec.get("features") or [], "\t" if suffix == ".tsv" else ",")
+                return self.feeds(self._one_input({"raw": {spec["name"]: rows}}, suffix)), {}
+            if suffix == ".npy":
+                array = np.load(io.BytesIO(data), allow_pickle=False)
+                return self.feeds(self._one_input({"raw": {spec["name"]: array.tolist()}}, suffix)), {}
+            if kind == "image":
+                return self.image_feeds(media.decode_image(data)), {}
+            if kind == "text":
+                feeds, tokens = self.text_feeds(media.read_text(data))
+                return feeds, {"tokens": tokens}
+            if kind == "bytes":
+                return self.feeds(self._one_input({"raw": {spec["name"]: list(data)}}, suffix)), {}
+        except (media.MediaError, processing.ProcessingError) as exc:
+            raise self._error(f"{name}: {exc}") from None
+        except ValueError as exc:  # np.load on a file that is not an NPY array
+            raise self._error(f"{name}: {exc}") from None
+        raise self._error(f"cannot read {name} for input {spec['name']!r} (kind {kind or 'unspecified'}); "
+                          "give a JSON request, a CSV file or an NPY array")
+
+    def _one_input(self, request: dict[str, Any], suffix: str) -> dict[str, Any]:
+        if len(self.inputs) > 1:
+            raise self._error(f"a {suffix or 'plain'} file fills only one input; this model has several, give a JSON request")
+        return request
+
+    # -- the input kinds' pipelines (model.json "pipeline"; the browser runs the same steps) --
+
+    @property
+    def pipeline(self) -> dict[str, Any]:
+        return dict(self.config.get("pipeline") or {})
+
+    def image_feeds(self, rgba: np.ndarray) -> dict[str, np.ndarray]:
+        """RGBA pixels (H x W x 4, as decoded) -> the capture of model.json -> the card's preprocessing -> the input."""
         spec = self.primary_input
-        if spec.get("kind") == "image" and path.suffix.lower() in IMAGE_SUFFIXES and len(self.inputs) == 1:
-            # An image is H x W x C pixels (0..255): the card's preprocessing starts from that layout.
-            feeds = {spec["name"]: self.preprocess(spec, read_image(path), layout="HWC")}
-            return self.result(feeds, self.run(feeds))
-        return self.predict_request(self.request_from_file(path))
+        capture = self.pipeline.get("capture")
+        height, width = int(rgba.shape[0]), int(rgba.shape[1])
+        if capture:
+            raw = processing.capture_image(rgba, width, height, capture)
+        else:  # no capture spec (an older model.json): the picture's RGB values as they are
+            raw = np.asarray(rgba[:, :, :3], dtype=np.float64)
+        return {spec["name"]: self.preprocess(spec, raw, layout="HWC")}
+
+    def predict_audio(self, channels: np.ndarray, rate: int) -> dict[str, Any]:
+        """A decoded recording -> mono -> the model's rate -> frames with context, each fed the previous frame's
+        state -> speech probability per frame and speech segments (the browser's audio panel does the same)."""
+        audio = self.pipeline.get("audio")
+        if not audio:
+            raise self._error("this model's audio input is not streamed frame by frame; give a JSON request")
+        seconds = channels.shape[1] / rate if channels.ndim == 2 else 0
+        if seconds > processing.MAX_AUDIO_SECONDS:
+            raise self._error(f"the recording is too long: {seconds:.1f} s; cut it to at most "
+                              f"{processing.MAX_AUDIO_SECONDS} s (the browser takes the same)")
+        samples = processing.resample(processing.mix_to_mono(list(channels)), rate, int(audio["sample_rate"]))
+        by_name = {t["name"]: t for t in self.inputs}
+        frame, context_len = int(audio["frame"]), int(audio["context"])
+        state = np.zeros(audio["state_shape"], dtype=DTYPES[by_name[audio["state_input"]]["dtype"]].numpy)
+        rate_value: np.ndarray = np.array(audio["sample_rate"], dtype=DTYPES[by_name[audio["rate_input"]]["dtype"]].numpy)
+        context = np.zeros(context_len, dtype=np.float32)
+        probs: list[float] = []
+        for i in range(processing.frame_count(samples.size, frame)):
+            x = np.zeros(context_len + frame, dtype=np.float32)  # the last frame is zero-padded
+            x[:context_len] = context
+            part = samples[i * frame:(i + 1) * frame].astype(np.float32)
+            x[context_len:context_len + part.size] = part
+            outputs = self.run({audio["input"]: x[None, :], audio["state_input"]: state, audio["rate_input"]: rate_value})
+            probs.append(float(np.asarray(outputs[audio["output"]]).ravel()[0]))
+            state = np.asarray(outputs[audio["state_output"]], dtype=state.dtype).reshape(state.shape)
+            context = x[x.size - context_len:].copy() if context_len else context
+        return {"model": self.model_id, "version": self.version, "outputs": {audio["output"]: [[p] for p in probs]},
+                "postprocessed": {"output": audio["output"], "probabilities": probs,
+                                  "segments": processing.vad_segments(probs, audio), "frames": len(probs),
+                                  "seconds": samples.size / int(audio["sample_rate"]), "source_rate": int(rate),
+                                  "channels": int(channels.shape[0])}}
+
+    def tokenizer(self) -> processing.WordPieceTokenizer:
+        """The WordPiece tokenizer of model.json's pipeline, from the vocabulary file checked against its SHA-256."""
+        with self._lock:
+            if self._tokenizer is None:
+                spec = self.pipeline.get("tokenizer")
+                if not spec:
+                    raise self._error("this model has no tokenizer in its configuration; give token ids in a JSON request")
+                assets = dict(self.config.get("assets") or {})
+                path = Path(assets.get(spec["vocab_file"], self.model_path.parent / spec["vocab_file"]))
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    raise IntegrityError(f"refusing to run: the vocabulary {path} is missing; it is published beside the "
+                                         f"model as {spec['vocab_file']} (`modelshelf pull` fetches it)") from None
+                digest = hashlib.sha256(data).hexdigest()
+                if digest != spec["vocab_sha256"]:
+                    raise IntegrityError(f"refusing to run: {path} has SHA-256 {digest}, but the published vocabulary's is "
+                                         f"{spec['vocab_sha256']}; download it again")
+                options = {k: spec[k] for k in ("lowercase", "strip_accents", "max_length") if k in spec}
+                lines = data.decode("utf-8").split("\n")
+                if lines and lines[-1] == "":
+                    lines.pop()
+                self._tokenizer = processing.WordPieceTokenizer({t: i for i, t in enumerate(lines)}, **options)
+            return self._tokenizer
+
+    def text_feeds(self, text: str) -> tuple[dict[str, np.ndarray], int]:
+        """Token ids, attention mask and token types for one text, by input name (as the browser fills them)."""
+        enc = self.tokenizer().encode(text)
+        feeds = {}
+        for spec in self.inputs:
+            lname = spec["name"].lower()
+            values = enc["attention_mask"] if "mask" in lname else enc["token_type_ids"] if "type" in lname else enc["input_ids"]
+            feeds[spec["name"]] = processing.cast(np.asarray([values], dtype=np.float64), spec["dtype"])
+        return feeds, len(enc["input_ids"])
+
+    def predict_text(self, text: str) -> dict[str, Any]:
+        feeds, tokens = self.text_feeds(text)
+        return {**self.result(feeds, self.run(feeds)), "tokens": tokens}
+
+    def predict_texts(self, texts: Sequence[str]) -> dict[str, Any]:
+        """Each text alone (no padding, as the browser runs them); two texts also get their cosine similarity."""
+        answers = [self.predict_text(t) for t in texts]
+        out: dict[str, Any] = {"model": self.model_id, "version": self.version, "results": answers}
+        if len(answers) == 2:
+            a, b = (np.asarray(x["postprocessed"]["values"] if "postprocessed" in x else next(iter(x["outputs"].values())),
+                               dtype=np.float64).ravel().tolist() for x in answers)
+            out["similarity"] = processing.cosine_similarity(a, b)
+        return out
 
     def predict_request(self, request: Any) -> dict[str, Any]:
         """predict(), plus an "expected" report when the request carries a card example's "outputs"."""
@@ -401,141 +584,6 @@ def compare(outputs: Mapping[str, Any], expected: Mapping[str, Any], tolerance: 
             report["match"] = False
             report["mismatched"].append(name)
     return report
-
-
-# -- natural files ---------------------------------------------------------------------------------
-
-def _read_csv(path: Path, features: Sequence[str], delimiter: str) -> list[list[float]]:
-    reader = csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig")), delimiter=delimiter)
-    rows = [r for r in reader if any(c.strip() for c in r)]
-    if not rows:
-        raise ValueError(f"{path} has no rows")
-
-    def numeric(row: list[str]) -> bool:
-        try:
-            [float(c) for c in row]
-            return True
-        except ValueError:
-            return False
-
-    header = None if numeric(rows[0]) else [c.strip() for c in rows[0]]
-    body = rows[1:] if header else rows
-    if not body:
-        raise ValueError(f"{path} has a header row but no rows of values")
-    if header and features and sorted(header) == sorted(features) and header != list(features):
-        order = [header.index(f) for f in features]  # columns named like the card's features, in any order
-        body = [[row[i] for i in order] for row in body]
-    try:
-        return [[float(c) for c in row] for row in body]
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-
-
-def _read_wav(path: Path) -> np.ndarray:
-    """A PCM WAV file as float samples in [-1, 1], channels averaged to mono."""
-    with wave.open(str(path), "rb") as w:
-        width, channels, frames = w.getsampwidth(), w.getnchannels(), w.readframes(w.getnframes())
-    by_width: dict[int, type[np.integer[Any]]] = {1: np.uint8, 2: np.int16, 4: np.int32}
-    dtype = by_width.get(width)
-    if dtype is None:
-        raise ValueError(f"{path}: {8 * width}-bit WAV is not supported (8, 16 or 32-bit PCM)")
-    samples = np.frombuffer(frames, dtype=dtype).astype(np.float64)
-    samples = (samples - 128) / 128 if width == 1 else samples / float(np.iinfo(dtype).max)
-    return samples.reshape(-1, channels).mean(axis=1)
-
-
-def read_image(path: Path) -> np.ndarray:
-    """An image file as an H x W x C float array of 0..255 values (PNG 8-bit, PGM/PPM, or NPY)."""
-    data = Path(path).read_bytes()
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        img = _decode_png(data)
-    elif data[:2] in (b"P5", b"P6", b"P2", b"P3"):
-        img = _decode_pnm(data)
-    elif data[:6] == b"\x93NUMPY":
-        img = np.load(io.BytesIO(data), allow_pickle=False)
-    else:
-        raise ValueError(f"{path} is not a PNG, PGM/PPM or NPY image")
-    img = np.asarray(img, dtype=np.float64)
-    return img[:, :, None] if img.ndim == 2 else img
-
-
-def _decode_pnm(data: bytes) -> np.ndarray:
-    fields: list[bytes] = []
-    pos = 2
-    while len(fields) < 3:
-        while data[pos:pos + 1].isspace():
-            pos += 1
-        if data[pos:pos + 1] == b"#":
-            pos = data.index(b"\n", pos) + 1
-            continue
-        end = pos
-        while not data[end:end + 1].isspace():
-            end += 1
-        fields.append(data[pos:end])
-        pos = end
-    width, height, maxval = (int(f) for f in fields)
-    channels = 3 if data[:2] in (b"P6", b"P3") else 1
-    if data[:2] in (b"P2", b"P3"):
-        values = np.array([int(v) for v in data[pos:].split()][: width * height * channels], dtype=np.float64)
-    else:
-        raw = np.frombuffer(data[pos + 1:], dtype=np.uint8 if maxval < 256 else ">u2")
-        values = raw[: width * height * channels].astype(np.float64)
-    return values.reshape(height, width, channels) * (255.0 / maxval)
-
-
-def _decode_png(data: bytes) -> np.ndarray:
-    """8-bit, non-interlaced PNG (grey, RGB, palette, grey+alpha, RGBA) -> H x W x C uint8 array."""
-    pos, idat, palette = 8, [], None
-    width = height = depth = color = interlace = 0
-    while pos < len(data):
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
-        pos += 12 + length
-        if ctype == b"IHDR":
-            width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", chunk)
-        elif ctype == b"PLTE":
-            palette = np.frombuffer(chunk, dtype=np.uint8).reshape(-1, 3)
-        elif ctype == b"IDAT":
-            idat.append(chunk)
-        elif ctype == b"IEND":
-            break
-    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(color)
-    if depth != 8 or interlace or channels is None:
-        raise ValueError("only 8-bit, non-interlaced PNG images are supported; save the image again as such")
-    raw = zlib.decompress(b"".join(idat))
-    stride = width * channels
-    out = np.zeros((height, stride), dtype=np.uint8)
-    prev = np.zeros(stride, dtype=np.int32)
-    for y in range(height):
-        ftype = raw[y * (stride + 1)]
-        line = np.frombuffer(raw, dtype=np.uint8, count=stride, offset=y * (stride + 1) + 1).astype(np.int32)
-        if ftype == 0:
-            cur = line
-        elif ftype == 2:
-            cur = (line + prev) & 0xFF
-        else:  # Sub, Average and Paeth depend on the pixel to the left: decode left to right
-            cur = np.zeros(stride, dtype=np.int32)
-            for x in range(stride):
-                a = cur[x - channels] if x >= channels else 0
-                b = prev[x]
-                c = prev[x - channels] if x >= channels else 0
-                if ftype == 1:
-                    pred = a
-                elif ftype == 3:
-                    pred = (a + b) // 2
-                else:
-                    p = a + b - c
-                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                    pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
-                cur[x] = (line[x] + pred) & 0xFF
-        out[y] = cur
-        prev = cur
-    img = out.reshape(height, width, channels)
-    if color == 3:
-        if palette is None:
-            raise ValueError("palette PNG without a PLTE chunk")
-        img = palette[img[:, :, 0]]
-    return img
 
 
 # -- command line ----------------------------------------------------------------------------------

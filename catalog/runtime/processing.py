@@ -50,6 +50,7 @@ of its arguments.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +63,9 @@ from .dtypes import DTYPES, FLOATS, INTS
 __all__ = [
     "PRE_OPS", "POST_OPS", "ProcessingError", "apply_step", "preprocess", "arrange_input", "postprocess",
     "softmax", "sigmoid", "topk", "resize_area", "grayscale", "change_layout", "cast", "byte_sample", "mean_pool",
-    "l2_normalize", "cosine_similarity", "capture_image", "WordPieceTokenizer",
+    "l2_normalize", "cosine_similarity", "capture_image", "work_size", "mix_to_mono", "resample", "frame_count",
+    "vad_segments", "split_csv", "parse_csv", "WordPieceTokenizer", "MAX_IMAGE_SIDE", "MAX_IMAGE_BYTES", "WORK_SIDE",
+    "MAX_AUDIO_SECONDS",
 ]
 
 PRE_OPS = ("scale", "normalize", "resize", "grayscale", "layout", "cast", "byte_sample")
@@ -115,18 +118,19 @@ def _area_weights(src: int, dst: int) -> list[list[tuple[int, float]]]:
     return out
 
 
-def resize_area(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Area-average an H x W x C float image to height x width (rows first, then columns)."""
-    if image.ndim != 3:
-        raise ProcessingError(f"resize needs an HWC image, got a tensor of shape {list(image.shape)}")
-    src = np.asarray(image, dtype=np.float64)
-    h, w, c = src.shape
-    rows = np.zeros((height, w, c), dtype=np.float64)
-    for i, pairs in enumerate(_area_weights(h, height)):
-        acc = np.zeros((w, c), dtype=np.float64)
+def _resize_rows(row: Any, h: int, height: int) -> np.ndarray:
+    """The rows half of an area resize: `row(j)` gives source row j (W x C float64), read in order."""
+    out: list[np.ndarray] = []
+    for pairs in _area_weights(h, height):
+        acc: Any = 0.0
         for j, weight in pairs:
-            acc = acc + src[j] * weight
-        rows[i] = acc
+            acc = acc + row(j) * weight
+        out.append(np.asarray(acc, dtype=np.float64))
+    return np.stack(out)
+
+
+def _resize_columns(rows: np.ndarray, width: int) -> np.ndarray:
+    height, w, c = rows.shape
     out = np.zeros((height, width, c), dtype=np.float64)
     for i, pairs in enumerate(_area_weights(w, width)):
         acc = np.zeros((height, c), dtype=np.float64)
@@ -134,6 +138,14 @@ def resize_area(image: np.ndarray, width: int, height: int) -> np.ndarray:
             acc = acc + rows[:, j] * weight
         out[:, i] = acc
     return out
+
+
+def resize_area(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area-average an H x W x C float image to height x width (rows first, then columns)."""
+    if image.ndim != 3:
+        raise ProcessingError(f"resize needs an HWC image, got a tensor of shape {list(image.shape)}")
+    src = np.asarray(image, dtype=np.float64)
+    return _resize_columns(_resize_rows(lambda j: src[j], src.shape[0], height), width)
 
 
 def grayscale(image: np.ndarray) -> np.ndarray:
@@ -390,8 +402,40 @@ class CaptureSpec:
                    bool(d.get("integer", False)))
 
 
+# Pictures are decoded at their own size, at most MAX_IMAGE_SIDE pixels a side and MAX_IMAGE_BYTES
+# as a file; capture_image first brings the longer side down to WORK_SIDE (the browser and the
+# runtime refuse larger pictures with the same message).
+MAX_IMAGE_SIDE = 4096
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+WORK_SIDE = 512
+
+
+def work_size(width: int, height: int) -> tuple[int, int]:
+    """The size a picture is area-averaged to before capture: the longer side WORK_SIDE, rounded half up."""
+    scale = WORK_SIDE / max(width, height)
+    return max(1, math.floor(width * scale + 0.5)), max(1, math.floor(height * scale + 0.5))
+
+
+def _over_white(px: np.ndarray) -> np.ndarray:
+    """RGBA pixels (..., 4) composited over white, as float64 RGB."""
+    px = np.asarray(px, dtype=np.float64)
+    alpha = px[..., 3:4] / 255.0
+    return px[..., :3] * alpha + 255.0 * (1.0 - alpha)
+
+
 # A pixel counts as ink for `fit` when it is above this share of full ink (after inversion).
 INK_THRESHOLD = 0.1 * 255
+
+
+def _dark_border(img: np.ndarray) -> bool:
+    """Whether the outermost rows and columns of an HWC image are dark on average (sum < 127.5 * count)."""
+    h, w = img.shape[0], img.shape[1]
+    if h <= 2 or w <= 2:
+        ring = img.reshape(-1)
+    else:
+        ring = np.concatenate([img[0].reshape(-1), img[h - 1].reshape(-1),
+                               img[1:h - 1, 0].reshape(-1), img[1:h - 1, w - 1].reshape(-1)])
+    return float(ring.sum()) < 127.5 * ring.size
 
 
 def _ink_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -405,8 +449,12 @@ def _ink_box(ink: np.ndarray) -> tuple[int, int, int, int] | None:
 def capture_image(rgba: Any, width: int, height: int, spec: CaptureSpec | Mapping[str, Any]) -> np.ndarray:
     """Turn RGBA bytes (height x width x 4, as a canvas gives them) into the raw HWC input.
 
-    1. composite over white: c * a/255 + 255 * (1 - a/255)
-    2. grayscale (channels == 1) or drop alpha (channels == 3)
+    1. composite over white: c * a/255 + 255 * (1 - a/255); a picture whose longer side is over
+       WORK_SIDE (512) pixels is then area-averaged to `work_size` (only the rows it needs are
+       composited at a time, so a 4096 x 4096 picture costs about 50 MB, not 1.5 GB)
+    2. grayscale (channels == 1) or drop alpha (channels == 3); with `spec.fit` (ink pictures), a
+       picture whose border is dark (the mean of its outermost rows and columns, all channels, below
+       127.5) is light ink on a dark ground and is flipped (255 - v), so both polarities read alike
     3. invert (255 - v) when `spec.invert`
     4. `spec.fit`: crop to the ink's bounding box (max over channels above 10%), pad it with
        background to a square (extra left/top = floor(half)), so the longer side fills the image
@@ -415,10 +463,16 @@ def capture_image(rgba: Any, width: int, height: int, spec: CaptureSpec | Mappin
     """
     if not isinstance(spec, CaptureSpec):
         spec = CaptureSpec.from_dict(spec)
-    px = np.asarray(rgba, dtype=np.float64).reshape(height, width, 4)
-    alpha = px[:, :, 3:4] / 255.0
-    rgb = px[:, :, :3] * alpha + 255.0 * (1.0 - alpha)
+    px = np.asarray(rgba).reshape(height, width, 4)
+    if max(width, height) > WORK_SIDE:
+        w, h = work_size(width, height)
+        rgb = _resize_rows(lambda j: _over_white(px[j]), height, h)
+        rgb = _resize_columns(rgb, w)
+    else:
+        rgb = _over_white(px)
     img = grayscale(rgb) if spec.channels == 1 else rgb
+    if spec.fit and _dark_border(img):
+        img = 255.0 - img  # light ink on a dark ground: made dark on light first, like a drawing
     if spec.invert:
         img = 255.0 - img
     if spec.fit:
@@ -438,6 +492,175 @@ def capture_image(rgba: Any, width: int, height: int, spec: CaptureSpec | Mappin
     if spec.integer:
         raw = _round_half_even(raw)
     return raw
+
+
+# ---------------------------------------------------------------- CSV rows
+
+# A CSV cell is a number when it is a plain decimal (no "nan", "inf", "1_000" or hex): what both
+# languages parse to the same float64.
+_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+
+
+def split_csv(text: str, delimiter: str = ",") -> list[list[str]]:
+    """Rows of cells: RFC 4180 quoting (a quoted cell may hold the delimiter, newlines and "" for a
+    quote), CRLF or LF line ends, a leading byte-order mark dropped, blank rows skipped."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    rows: list[list[str]] = []
+    row: list[str] = []
+    cell: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == '"' and text[i + 1:i + 2] == '"':
+                cell.append('"')
+                i += 1
+            elif ch == '"':
+                quoted = False
+            else:
+                cell.append(ch)
+        elif ch == '"' and not cell:
+            quoted = True
+        elif ch == delimiter:
+            row.append("".join(cell))
+            cell = []
+        elif ch in "\r\n":
+            if ch == "\r" and text[i + 1:i + 2] == "\n":
+                i += 1
+            row.append("".join(cell))
+            rows.append(row)
+            row, cell = [], []
+        else:
+            cell.append(ch)
+        i += 1
+    if cell or row:
+        row.append("".join(cell))
+        rows.append(row)
+    return [r for r in rows if any(c.strip() for c in r)]
+
+
+def parse_csv(text: str, features: Sequence[str] = (), delimiter: str = ",") -> list[list[float]]:
+    """CSV text -> rows of float64 values. The first row is a header when any cell of it is not a
+    number; a header naming the card's `features` in another order reorders the columns to the
+    card's. Raises ProcessingError naming the row (1-based, as a spreadsheet counts) and column."""
+    rows = split_csv(text, delimiter)
+    if not rows:
+        raise ProcessingError("the file has no rows")
+    header = None if all(_NUMBER.match(c) for c in rows[0]) else [c.strip() for c in rows[0]]
+    body = rows[1:] if header else rows
+    first = 2 if header else 1
+    if not body:
+        raise ProcessingError("the file has a header row but no rows of values")
+    if header and features and sorted(header) == sorted(features) and header != list(features):
+        order = [header.index(f) for f in features]  # columns named like the card's features, in any order
+        body = [[r[i] if i < len(r) else "" for i in order] for r in body]
+    out = []
+    for n, r in enumerate(body):
+        for c, cell in enumerate(r):
+            if not _NUMBER.match(cell):
+                name = f" ({header[c]})" if header and c < len(header) else ""
+                raise ProcessingError(f"row {n + first}, column {c + 1}{name}: {cell.strip()[:40]!r} is not a number")
+        out.append([float(cell) for cell in r])
+    if len({len(r) for r in out}) > 1:
+        raise ProcessingError(f"the rows have different numbers of values ({sorted({len(r) for r in out})})")
+    return out
+
+
+# ---------------------------------------------------------------- audio files
+
+# The browser and the runtime take recordings of up to this many seconds (after decoding).
+MAX_AUDIO_SECONDS = 60
+# Zero crossings of the resampling filter on each side of an output sample.
+RESAMPLE_ZEROS = 16
+
+
+def mix_to_mono(channels: Sequence[Any]) -> np.ndarray:
+    """Decoded channels (each a sequence of float samples) averaged to one: summed in channel order
+    in float64, then divided by the channel count."""
+    if not len(channels):
+        raise ProcessingError("the recording has no channels")
+    total = np.asarray(channels[0], dtype=np.float64).copy()
+    for channel in channels[1:]:
+        total = total + np.asarray(channel, dtype=np.float64)
+    return total / len(channels) if len(channels) > 1 else total
+
+
+def resample(x: Any, src_rate: int, dst_rate: int) -> np.ndarray:
+    """Band-limited resampling with a Hann-windowed sinc, the same arithmetic as processing.js.
+
+    Output sample n (of ceil(len * dst / src)) sits at t = n * src / dst input samples; with the
+    cut-off fc = min(1, dst / src) and the half width H = RESAMPLE_ZEROS / fc input samples, it is
+    the sum, for k = floor(t) - K + 1 .. floor(t) + K in that order (K = ceil(H); samples outside
+    the signal are 0), of x[k] * (fc * s * w), where d = t - k, s = sin(pi fc d) / (pi fc d) (1 at
+    d = 0) and w = 0.5 + 0.5 cos(pi d / H) for |d| < H, else 0. Only sin and cos may differ from
+    JavaScript's in the last bit, which float32 input tensors round away.
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    src_rate, dst_rate = int(src_rate), int(dst_rate)
+    if src_rate <= 0 or dst_rate <= 0:
+        raise ProcessingError(f"sample rates must be positive, got {src_rate} and {dst_rate}")
+    if src_rate == dst_rate:
+        return x.copy()
+    n_out = (x.size * dst_rate + src_rate - 1) // src_rate
+    fc = min(1.0, dst_rate / src_rate)
+    half = RESAMPLE_ZEROS / fc
+    reach = math.ceil(half)
+    out = np.zeros(n_out, dtype=np.float64)
+    chunk = 65536
+    for start in range(0, n_out, chunk):
+        n = np.arange(start, min(n_out, start + chunk), dtype=np.float64)
+        t = n * src_rate / dst_rate
+        base = np.floor(t)
+        acc = np.zeros(n.size, dtype=np.float64)
+        for offset in range(-reach + 1, reach + 1):
+            k = base + offset
+            d = t - k
+            inside = (k >= 0) & (k < x.size)
+            sample = np.where(inside, x[np.clip(k, 0, max(x.size - 1, 0)).astype(np.int64)] if x.size else 0.0, 0.0)
+            arg = math.pi * fc * d
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sinc = np.where(d == 0, 1.0, np.sin(arg) / arg)
+            window = np.where(np.abs(d) < half, 0.5 + 0.5 * np.cos(math.pi * d / half), 0.0)
+            acc = acc + sample * (fc * sinc * window)
+        out[start:start + n.size] = acc
+    return out
+
+
+def frame_count(samples: int, frame: int) -> int:
+    """How many frames a streaming model runs over `samples` samples (the last one zero-padded)."""
+    return (samples + frame - 1) // frame
+
+
+def vad_segments(probs: Sequence[float], spec: Mapping[str, Any]) -> list[list[float]]:
+    """Per-frame speech probabilities -> speech segments [start, end] in seconds: a segment starts at
+    p >= threshold and ends after `min_silence_ms` below `neg_threshold`; segments shorter than
+    `min_speech_ms` are dropped (Silero's get_speech_timestamps rules, frame by frame)."""
+    frame, rate = int(spec["frame"]), int(spec["sample_rate"])
+    silence = math.ceil(float(spec["min_silence_ms"]) * rate / 1000 / frame)
+    min_speech = float(spec["min_speech_ms"]) * rate / 1000
+    out: list[list[float]] = []
+    start = temp_end = -1
+
+    def close(end_frame: int) -> None:
+        if (end_frame - start) * frame >= min_speech:
+            out.append([start * frame / rate, end_frame * frame / rate])
+
+    for i, p in enumerate(probs):
+        if p >= float(spec["threshold"]):
+            temp_end = -1
+            if start < 0:
+                start = i
+        elif start >= 0 and p < float(spec["neg_threshold"]):
+            if temp_end < 0:
+                temp_end = i
+            if i + 1 - temp_end >= silence:
+                close(temp_end)
+                start = temp_end = -1
+    if start >= 0:
+        close(len(probs))
+    return out
 
 
 # ---------------------------------------------------------------- WordPiece (BERT) tokenizer

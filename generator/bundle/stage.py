@@ -49,6 +49,7 @@ RUNTIME_DIR = Path(runtime.__file__).parent  # copied verbatim into every bundle
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 RUNTIME_PACKAGES = ("numpy", "onnxruntime")
 SERVE_PACKAGES = ("starlette", "uvicorn")
+IMAGE_PACKAGES = ("pillow",)
 
 
 class BundleError(BuildError):
@@ -94,9 +95,10 @@ def _pinned(roots: tuple[str, ...], exclude: Collection[str] = frozenset()) -> l
 
 
 @functools.cache
-def requirements() -> tuple[str, str]:
-    """requirements.txt (what predict.py needs) and requirements-serve.txt (plus the HTTP server), pinned."""
-    runtime = _pinned(RUNTIME_PACKAGES)
+def requirements(extra: tuple[str, ...] = ()) -> tuple[str, str]:
+    """requirements.txt (what predict.py needs, plus `extra`: Pillow for pictures) and requirements-serve.txt
+    (plus the HTTP server), pinned."""
+    runtime = _pinned(RUNTIME_PACKAGES + extra)
     serve = _pinned(SERVE_PACKAGES, exclude={re.sub(r"==.*", "", r).lower() for r in runtime})
     head = "# Exact versions the Modelshelf build tested with (Python {}.{}).\n".format(*sys.version_info[:2])
     return (head + "\n".join(runtime) + "\n",
@@ -141,7 +143,8 @@ def bundle_members(entry: ModelEntry, catalog_entry: dict[str, Any], site_url: s
     # says how to fetch the file, and predict.py checks it against SHA256SUMS all the same.
     embed = entry.onnx.local is not None and entry.onnx.size <= BUNDLE_EMBED_MAX_BYTES
     config = config_from_entry(catalog_entry)
-    reqs, serve_reqs = requirements()
+    # Pictures other than 8-bit PNG (JPEG, WebP, ...) are decoded with Pillow, as the CLI does (runtime/media.py).
+    reqs, serve_reqs = requirements(IMAGE_PACKAGES if any(t["kind"] == "image" for t in config["inputs"]) else ())
     examples = _example_files(config)
     model_url = entry.onnx.url if entry.onnx.hosted else f"{site_url.rstrip('/')}/{entry.onnx.url}"
     context = {"card": card, "config": config, "folder": folder, "bundle_name": f"{folder}-bundle.zip",
@@ -169,6 +172,10 @@ def bundle_members(entry: ModelEntry, catalog_entry: dict[str, Any], site_url: s
     ]
     if embed:
         members.append(Member(entry.onnx.filename, source=entry.onnx.local, sha256=entry.onnx.sha256))
+    tokenizer = config["pipeline"].get("tokenizer")
+    if tokenizer:  # the vocabulary travels with the model: predict.py tokenises text as the page does
+        vocab = next(a for a in entry.all_files if a.filename == tokenizer["vocab_file"])
+        members.append(Member(vocab.filename, source=vocab.local, sha256=vocab.sha256))
     sums = "".join(f"{m.sha256}  {m.name}\n" for m in sorted(members + ([] if embed else [
         Member(entry.onnx.filename, sha256=entry.onnx.sha256)]), key=lambda m: m.name))
     members.append(text("SHA256SUMS", sums))

@@ -48,6 +48,9 @@ def catalog_document(entries: list[ModelEntry], site_url: str) -> dict[str, Any]
                 # Recomputed by the build (generator/evaluate/stage.py); latency is from the machine that filled the cache.
                 "evaluation": e.evaluation.summary() if e.evaluation else None,
                 "latency": e.latency.summary() if e.latency else None,
+                # How raw files (pictures, recordings, text) become the model's inputs, for the runtime: the same
+                # steps as the page's "Try it" panel (generator/tryit/stage.py, catalog/runtime/predictor.py).
+                "pipeline": e.tryit.pipeline if e.tryit else {},
             }
             for e in entries
         ],

@@ -34,6 +34,8 @@ WIDGETS = {"tabular": "tabular", "image": "image", "text": "text", "bytes": "byt
 SCORED_KINDS = ("scores", "embedding", "value", "label")
 ORT_DIR = "assets/vendor/onnxruntime-web/"
 LINEAR_OPS = {"scale", "normalize"}
+# The config keys the runtime shares with the panel (TryIt.pipeline).
+PIPELINE_KEYS = ("capture", "audio", "tokenizer")
 # The audio widget's defaults for a card without `audio:` (documented in the card schema).
 DEFAULT_SAMPLE_RATE = 16000
 DEFAULT_FRAME_MS = 32
@@ -48,6 +50,12 @@ class TryIt:
     reason: str
     config: dict[str, Any]
     files: tuple[Artifact, ...] = field(default_factory=tuple)
+
+    @property
+    def pipeline(self) -> dict[str, Any]:
+        """How the input kind's raw files become model inputs: the part of the panel's config that the runtime
+        (catalog.json's `pipeline`, a bundle's model.json) gets too, so both give the same answer."""
+        return {key: self.config[key] for key in PIPELINE_KEYS if key in self.config}
 
     def config_json(self) -> str:
         """The config as JSON that is safe inside a <script type="application/json"> element."""
@@ -201,7 +209,8 @@ def _tokenizer(entry: ModelEntry) -> tuple[dict[str, Any] | None, Artifact | Non
                 pass
     existing = next((a for a in entry.all_files if a.filename == "vocab.txt"), None)
     artifact = existing or artifact_for(entry.card, vocab, "vocab.txt", "tokenizer")
-    return {"vocab_url": artifact.url, "vocab_size": artifact.size, **options}, (None if existing else artifact)
+    return ({"vocab_url": artifact.url, "vocab_size": artifact.size, "vocab_file": artifact.filename,
+             "vocab_sha256": artifact.sha256, **options}, (None if existing else artifact))
 
 
 def _audio_spec(card: Card, primary: Tensor) -> dict[str, Any] | None:

@@ -811,19 +811,21 @@ EXPECTED_LINE = "expected: " + json.dumps(SIGNATURE)
 INPUT_FILE_KINDS: dict[str, tuple[str, bytes | None, str]] = {
     "input-file-missing": ("missing.json", None, "no such file"),
     "input-file-is-a-folder": ("folder.json", b"", "a folder, not an input file"),
-    "input-file-not-json": ("broken.json", b'{"inputs": ', "{path} is not valid JSON (Expecting value: line 1 column "
+    "input-file-not-json": ("broken.json", b'{"inputs": ', "broken.json is not valid JSON (Expecting value: line 1 column "
                                                            "12 (char 11))\n" + EXPECTED_LINE),
     "input-file-not-utf8": ("latin1.json", b'{"inputs": {"x": [[0, 0, 0], [1, 1, 1]]}, "n": "caf\xe9"}',
-                            "{path} is not UTF-8 text (byte 0xe9 at offset 51); save it as UTF-8\n" + EXPECTED_LINE),
-    "input-file-nested-too-deep": ("deep.json", _nested(100_000), "{path} is nested too deeply to be a request\n"
+                            "latin1.json: not UTF-8 text (byte 0xe9 at offset 51); save it as UTF-8\n" + EXPECTED_LINE),
+    "input-file-nested-too-deep": ("deep.json", _nested(100_000), "deep.json is nested too deeply to be a request\n"
                                    + EXPECTED_LINE),
     "input-file-nan": ("nan.json", b'{"inputs": {"x": [[NaN, 0, 0], [1, 1, 1]]}}',
                        "input 'x' holds NaN, Infinity or a number too large for float32; give finite numbers\n"
                        + EXPECTED_LINE),
     "input-file-unsupported-type": ("photo.png", b"\x89PNG\r\n\x1a\n", "cannot read photo.png for input 'x' (kind "
-                                    "unspecified); give a JSON request or a CSV file\n" + EXPECTED_LINE),
-    "input-file-csv-with-text": ("rows.csv", b"1,2,3\n4,five,6\n", "{path}: could not convert string to float: 'five'"),
-    "input-file-csv-header-only": ("header.csv", b"a,b,c\n", "{path} has a header row but no rows of values"),
+                                    "unspecified); give a JSON request, a CSV file or an NPY array\n" + EXPECTED_LINE),
+    "input-file-csv-with-text": ("rows.csv", b"1,2,3\n4,five,6\n", "rows.csv: row 2, column 2: 'five' is not a number\n"
+                                 + EXPECTED_LINE),
+    "input-file-csv-header-only": ("header.csv", b"a,b,c\n", "header.csv: the file has a header row but no rows of values\n"
+                                   + EXPECTED_LINE),
 }
 
 

@@ -65,7 +65,8 @@ def test_bundle_contents(site: Path) -> None:
         assert names == sorted(names), "members are in a fixed order"
         assert set(names) == {".dockerignore", "Dockerfile", "README.md", "SHA256SUMS", "card.yaml", "examples/1.json",
                               "examples/2.json", "examples/3.json", "model.json", "predict.py", "runtime/__init__.py",
-                              "runtime/bounds.py", "runtime/dtypes.py", "runtime/predictor.py", "runtime/processing.py", "runtime/server.py",
+                              "runtime/bounds.py", "runtime/dtypes.py", "runtime/media.py", "runtime/predictor.py", "runtime/processing.py",
+                              "runtime/server.py",
                               "runtime/workers.py",
                               "requirements-serve.txt", "requirements.txt", "toy-classifier.onnx"}
         assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
