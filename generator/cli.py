@@ -263,6 +263,65 @@ def export(model_id: str | None, models_dir: Path, cache_dir: Path | None, max_m
     click.echo(export_stage.format_report(entries))
 
 
+@main.command("import-hf")
+@click.argument("path", metavar="PATH_OR_FOLDER", type=click.Path(path_type=Path))
+@click.option("--org", default=None,
+              help="Organisation of the new card's id (default: the org of the front matter's model-index name).")
+@click.option("--name", default=None,
+              help="Name part of the new card's id (default: from model-index, model_name or the body's title).")
+@click.option("--task", default=None, help="Task of the new card, when pipeline_tag is missing or is no Modelshelf task.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("models"), show_default=True,
+              help="Models folder the card folder ORG/NAME is written into.")
+def import_hf(path: Path, org: str | None, name: str | None, task: str | None, out_dir: Path) -> None:
+    """Turn a Hugging Face model card (README.md with YAML front matter) into a Modelshelf card.
+
+    PATH_OR_FOLDER is the README.md or the folder holding it; an ONNX file beside it is copied as
+    model.onnx and fills the card's inputs and outputs. Prints every front-matter field mapped and every
+    one not mapped (nothing is dropped silently), and what to check by hand. model-index results become
+    the card's metrics, as claims. The card is validated before it is written. Exits 1 with file:line
+    and field for malformed front matter.
+    """
+    _require_build_tools("import-hf")
+    from modelshelf.generator import hf
+
+    try:
+        report = hf.import_hf(path, out_dir, org=org, name=name, task=task)
+    except hf.HfCardInvalid as exc:
+        click.echo(format_problems(exc.problems), err=True)
+        sys.exit(1)
+    except hf.HfBridgeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(hf.format_import_report(report))
+
+
+@main.command("export-hf")
+@click.argument("model_ref", metavar="ORG/NAME[@VERSION]")
+@click.option("-d", "--site-dir", type=click.Path(path_type=Path), default=None,
+              help="A built site (its catalog.json and files); default: site.")
+@click.option("--catalog", "catalog_path", type=click.Path(path_type=Path), default=None,
+              help="A built site's catalog.json (the ONNX file is looked up beside it).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder to write README.md and model.onnx into.")
+def export_hf(model_ref: str, site_dir: Path | None, catalog_path: Path | None, out_dir: Path) -> None:
+    """Write a Hugging Face README.md and the model's ONNX file, ready to push to the Hub.
+
+    The front matter holds the card's licence, tags, datasets, task (pipeline_tag), base model and
+    library_name: onnx, and a model-index with only the metric values the build verified, sourced to
+    the model's page. The body is the card's description. The ONNX file is checked against the
+    catalog's size and SHA-256 as it is copied. Without @VERSION the latest version is exported.
+    """
+    _require_build_tools("export-hf")
+    from modelshelf.generator import hf
+
+    try:
+        report = hf.export_hf(model_ref, out_dir, site_dir=site_dir, catalog_path=catalog_path)
+    except hf.HfBridgeError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(hf.format_export_report(report))
+
+
 @main.command(short_help="Build the site and serve it, rebuilding when a card changes.")
 @click.argument("model_ref", metavar="[ORG/NAME[@VERSION]]", required=False)
 @click.option("-f", "--config-file", type=click.Path(path_type=Path), default=Path("mkdocs.yml"), show_default=True,
