@@ -40,6 +40,11 @@ def _human(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{size / 1024:.1f} KB"
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
 def _check_size(width: int, height: int) -> None:
     if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
         raise MediaError(f"the image is too large: {width} x {height} pixels; use a picture of at most "
@@ -64,7 +69,7 @@ def decode_image(data: bytes) -> np.ndarray:
     if size is not None:
         _check_size(*size)
     try:
-        from PIL import Image, ImageOps
+        from PIL import Image, ImageOps, UnidentifiedImageError
     except ImportError:
         return _decode_without_pillow(data)
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE
@@ -82,8 +87,10 @@ def decode_image(data: bytes) -> np.ndarray:
             return np.asarray(img.convert("RGBA"), dtype=np.uint8).copy()
     except MediaError:
         raise
+    except UnidentifiedImageError:
+        raise MediaError("not a picture this runtime can read; use a PNG, JPEG, GIF, WebP, BMP or TIFF file") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise MediaError(f"the file could not be read as an image ({exc}); it may be damaged, or not a picture") from None
+        raise MediaError(f"the picture could not be decoded ({_first_line(exc)}); it may be damaged: save it again") from None
 
 
 def _decode_without_pillow(data: bytes) -> np.ndarray:

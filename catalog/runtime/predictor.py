@@ -312,7 +312,7 @@ class Runner:
             data = base64.b64decode(file["base64"], validate=True)
         except ValueError:
             raise self._error('"file.base64" is not base64 (use `base64 -w0 FILE`)') from None
-        if Path(file["name"]).suffix.lower() == ".json":
+        if Path(file["name"]).suffix.lower() == ".json" and _is_request(data):
             raise self._error("a JSON request cannot hold another JSON request as a file; send it directly")
         return self.predict_bytes(Path(file["name"]).name, data)
 
@@ -361,7 +361,7 @@ class Runner:
         applies to the same file: the input kind's decoding (picture, WAV recording, UTF-8 text, any bytes),
         the pipeline of model.json, the card's pre- and postprocessing."""
         suffix = Path(name).suffix.lower()
-        if suffix == ".json":
+        if suffix == ".json" and (self.primary_input.get("kind") != "bytes" or _is_request(data)):
             try:
                 return self.predict_request(self._json_request(name, media.read_text(data)))
             except media.MediaError as exc:
@@ -387,6 +387,8 @@ class Runner:
         """(feeds, extra answer fields) for a raw file that is not JSON and not a streamed recording."""
         suffix = Path(name).suffix.lower()
         spec, kind = self.primary_input, self.primary_input.get("kind")
+        if kind == "bytes":  # a byte model reads every file as bytes (a CSV or a JSON file too), as the page does
+            suffix = ""
         try:
             if suffix in (".csv", ".tsv"):
                 rows = processing.parse_csv(media.read_text(data), spec.get("features") or [], "\t" if suffix == ".tsv" else ",")
@@ -517,6 +519,19 @@ class Runner:
         if isinstance(request, dict) and isinstance(request.get("outputs"), dict):
             answer["expected"] = compare(answer["outputs"], request["outputs"], float(request.get("tolerance", 1e-4)))
         return answer
+
+
+_REQUEST_KEYS = frozenset({"inputs", "raw", "file", "text", "texts", "outputs", "tolerance", "name"})
+
+
+def _is_request(data: bytes) -> bool:
+    """Whether a .json file is a request (an object of request keys, with inputs, raw, file, text or texts), not data."""
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and bool(value) and set(value) <= _REQUEST_KEYS and bool(
+        set(value) & {"inputs", "raw", "file", "text", "texts"})
 
 
 def _fit_rows(x: np.ndarray, shape: Sequence[Any]) -> np.ndarray:

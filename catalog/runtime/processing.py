@@ -265,8 +265,8 @@ def arrange_input(x: np.ndarray, layout: str | None, shape: Sequence[int | str |
         x = x[None, ...]
     for axis, (have, want) in enumerate(zip(x.shape, shape)):
         if isinstance(want, int) and want != have:
-            raise ProcessingError(f"the input needs shape {list(shape)}, "
-                                  f"the preprocessed tensor has {list(x.shape)} (axis {axis})")
+            needed = ", ".join("?" if d is None else str(d) for d in shape)
+            raise ProcessingError(f"the input needs shape [{needed}], the preprocessed tensor has {list(x.shape)} (axis {axis})")
     return cast(x, dtype)
 
 
@@ -553,16 +553,17 @@ def parse_csv(text: str, features: Sequence[str] = (), delimiter: str = ",") -> 
     first = 2 if header else 1
     if not body:
         raise ProcessingError("the file has a header row but no rows of values")
+    reorder = None
     if header and features and sorted(header) == sorted(features) and header != list(features):
-        order = [header.index(f) for f in features]  # columns named like the card's features, in any order
-        body = [[r[i] if i < len(r) else "" for i in order] for r in body]
+        reorder = [header.index(f) for f in features]  # columns named like the card's features, in any order
     out = []
     for n, r in enumerate(body):
-        for c, cell in enumerate(r):
+        for c, cell in enumerate(r):  # errors name the file's own row and column
             if not _NUMBER.match(cell):
                 name = f" ({header[c]})" if header and c < len(header) else ""
                 raise ProcessingError(f"row {n + first}, column {c + 1}{name}: {cell.strip()[:40]!r} is not a number")
-        out.append([float(cell) for cell in r])
+        values = [float(cell) for cell in r]
+        out.append([values[i] for i in reorder] if reorder is not None and len(values) == len(reorder) else values)
     if len({len(r) for r in out}) > 1:
         raise ProcessingError(f"the rows have different numbers of values ({sorted({len(r) for r in out})})")
     return out

@@ -52,12 +52,65 @@ def test_postprocessing_reproduces_the_shared_vectors(case: dict) -> None:
         assert res["mask"].ravel().tolist() == case["expected"]["mask"]
 
 
+def _rgba(case: dict) -> np.ndarray:
+    """A capture case's bytes: listed, or rebuilt from its pattern (checked against the sum the vectors give)."""
+    if "pattern" not in case:
+        return np.asarray(case["rgba"], dtype=np.uint8)
+    from fixtures.processing.make_vectors import pattern_rgba
+
+    rgba = pattern_rgba(case["width"], case["height"], case["pattern"]["seed"])
+    assert int(rgba.sum(dtype=np.int64)) == case["rgba_sum"]
+    return rgba
+
+
 @pytest.mark.parametrize("case", _cases("capture"), ids=lambda c: c["name"])
 def test_image_capture_reproduces_the_shared_vectors(case: dict) -> None:
-    rgba = np.asarray(case["rgba"], dtype=np.uint8)
-    out = P.capture_image(rgba, case["width"], case["height"], case["spec"])
+    out = P.capture_image(_rgba(case), case["width"], case["height"], case["spec"])
     assert list(out.shape) == case["expected"]["shape"]
     assert out.ravel().tolist() == case["expected"]["data"]
+    if "work_size" in case:
+        assert list(P.work_size(case["width"], case["height"])) == case["work_size"]
+
+
+def test_work_size_reproduces_the_shared_vectors() -> None:
+    cases = json.loads((VECTORS / "capture.json").read_text(encoding="utf-8"))["work_size"]
+    assert [list(P.work_size(c["width"], c["height"])) for c in cases] == [c["expected"] for c in cases]
+
+
+@pytest.mark.parametrize("case", _cases("csv"), ids=lambda c: c["name"])
+def test_csv_parsing_reproduces_the_shared_vectors(case: dict) -> None:
+    assert P.split_csv(case["text"], case["delimiter"]) == case["cells"]
+    if "error" in case:
+        with pytest.raises(P.ProcessingError) as caught:
+            P.parse_csv(case["text"], case["features"], case["delimiter"])
+        assert str(caught.value) == case["error"]
+    else:
+        assert P.parse_csv(case["text"], case["features"], case["delimiter"]) == case["expected"]
+
+
+def _audio(kind: str) -> list[dict]:
+    return json.loads((VECTORS / "audio.json").read_text(encoding="utf-8"))[kind]
+
+
+@pytest.mark.parametrize("case", _audio("mix_to_mono"), ids=lambda c: c["name"])
+def test_mixing_to_mono_reproduces_the_shared_vectors(case: dict) -> None:
+    assert P.mix_to_mono([np.asarray(c, dtype=np.float32) for c in case["channels"]]).tolist() == case["expected"]
+
+
+@pytest.mark.parametrize("case", _audio("resample"), ids=lambda c: c["name"])
+def test_resampling_reproduces_the_shared_vectors(case: dict) -> None:
+    out = P.resample(np.asarray(case["input"], dtype=np.float32), case["src_rate"], case["dst_rate"])
+    assert out.astype(np.float32).astype(np.float64).tolist() == case["expected"]
+
+
+@pytest.mark.parametrize("case", _audio("vad_segments"), ids=lambda c: c["name"])
+def test_speech_segments_reproduce_the_shared_vectors(case: dict) -> None:
+    assert P.vad_segments(case["probs"], case["spec"]) == case["expected"]
+
+
+def test_frame_counts_reproduce_the_shared_vectors() -> None:
+    cases = _audio("frame_count")
+    assert [P.frame_count(c["samples"], c["frame"]) for c in cases] == [c["expected"] for c in cases]
 
 
 def test_tokenizer_reproduces_the_shared_vectors() -> None:
@@ -136,8 +189,31 @@ def test_unknown_ops_and_bad_shapes_say_what_is_wrong() -> None:
         P.preprocess([{"op": "blur"}], np.zeros((2, 2, 1)))
     with pytest.raises(P.ProcessingError, match="normalize has 3 values but the tensor has 1 channels"):
         P.preprocess([{"op": "normalize", "mean": [0, 0, 0], "std": [1, 1, 1]}], np.zeros((2, 2, 1)), "HWC")
-    with pytest.raises(P.ProcessingError, match=r"the input needs shape \[None, 1, 8, 8\]"):
+    with pytest.raises(P.ProcessingError, match=r"the input needs shape \[\?, 1, 8, 8\]"):
         P.arrange_input(np.zeros((7, 8, 1)), "HWC", [None, 1, 8, 8], "float32")
+
+
+def test_a_large_picture_is_area_averaged_to_the_work_size_first() -> None:
+    """Regression (issue 9): a picture over WORK_SIDE is composited over white, then shrunk to work_size, then captured."""
+    rgba = np.random.default_rng(3).integers(0, 256, size=(1024, 768, 4), dtype=np.uint8)
+    spec = {"width": 16, "height": 16, "channels": 3}
+    over = rgba[:, :, :3] * (rgba[:, :, 3:] / 255.0) + 255.0 * (1.0 - rgba[:, :, 3:] / 255.0)
+    work = over.reshape(512, 2, 384, 2, 3).mean(axis=(1, 3))  # work_size(768, 1024) == (384, 512): 2x2 blocks
+    np.testing.assert_allclose(P.capture_image(rgba, 768, 1024, spec), P.resize_area(work, 16, 16), rtol=0, atol=1e-9)
+
+
+def test_csv_header_in_another_order_is_reordered_and_bad_cells_are_named() -> None:
+    assert P.parse_csv("b,a\n2,1\n", ["a", "b"]) == [[1.0, 2.0]]
+    with pytest.raises(P.ProcessingError, match=r"^row 3, column 1 \(a\): 'x' is not a number$"):
+        P.parse_csv("a,b\n1,2\nx,3\n", ["a", "b"])
+
+
+def test_resampling_keeps_a_low_tone_and_its_length() -> None:
+    t = np.arange(44100) / 44100
+    out = P.resample(np.sin(2 * np.pi * 440 * t), 44100, 16000)
+    assert out.size == 16000
+    expected = np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    assert np.max(np.abs(out[200:-200] - expected[200:-200])) < 1e-3  # away from the edges, where the filter sees zeros
 
 
 def test_mean_pool_ignores_masked_tokens() -> None:

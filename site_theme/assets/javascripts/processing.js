@@ -1,12 +1,14 @@
 /*
  * Modelshelf declarative processing in the browser: the card's preprocessing and
- * postprocessing steps, image capture from a canvas, cosine similarity.
+ * postprocessing steps, image capture from a canvas or a picture, cosine similarity, CSV rows, and
+ * audio (mixing to mono, resampling, speech segments).
  *
  * The twin of catalog/runtime/processing.py (read its docstring for the exact definition of each op).
  * Both must reproduce tests/fixtures/processing/*.json exactly, so the arithmetic here is
  * written in the same order as there: float64 throughout, sums left to right, one rounding
  * when the result is cast to the model's dtype. A tensor is {data: Float64Array, shape: [..]}.
- * Plain ES2017, no dependencies; exposes window.ModelshelfProcessing.
+ * Plain ES2018 (Unicode property escapes for the CSV number syntax), no dependencies; exposes
+ * window.ModelshelfProcessing.
  */
 (function (global) {
   "use strict";
@@ -109,17 +111,22 @@
     return out;
   }
 
-  function resizeArea(t, width, height) {
-    if (t.shape.length !== 3) throw ProcessingError("resize needs an HWC image, got a tensor of shape [" + t.shape + "]");
-    var h = t.shape[0], w = t.shape[1], c = t.shape[2], src = t.data;
-    var rows = new Float64Array(height * w * c);
+  /* The rows half of an area resize: `row(j, out)` writes source row j (w * c float64 values) into `out`;
+     rows are read in the order of the output rows' weights, as _resize_rows reads them in processing.py. */
+  function resizeRows(row, h, w, c, height) {
+    var rows = new Float64Array(height * w * c), line = new Float64Array(w * c);
     areaWeights(h, height).forEach(function (pairs, i) {
-      for (var x = 0; x < w * c; x++) {
-        var acc = 0;
-        for (var p = 0; p < pairs.length; p++) acc = acc + src[pairs[p][0] * w * c + x] * pairs[p][1];
-        rows[i * w * c + x] = acc;
+      var base = i * w * c;
+      for (var p = 0; p < pairs.length; p++) {
+        row(pairs[p][0], line);
+        var weight = pairs[p][1];
+        for (var x = 0; x < w * c; x++) rows[base + x] = rows[base + x] + line[x] * weight;
       }
     });
+    return rows;
+  }
+
+  function resizeColumns(rows, height, w, c, width) {
     var out = new Float64Array(height * width * c);
     areaWeights(w, width).forEach(function (pairs, i) {
       for (var y = 0; y < height; y++) {
@@ -130,7 +137,14 @@
         }
       }
     });
-    return { data: out, shape: [height, width, c] };
+    return out;
+  }
+
+  function resizeArea(t, width, height) {
+    if (t.shape.length !== 3) throw ProcessingError("resize needs an HWC image, got a tensor of shape [" + t.shape + "]");
+    var h = t.shape[0], w = t.shape[1], c = t.shape[2], src = t.data;
+    var rows = resizeRows(function (j, line) { for (var x = 0; x < w * c; x++) line[x] = src[j * w * c + x]; }, h, w, c, height);
+    return { data: resizeColumns(rows, height, w, c, width), shape: [height, width, c] };
   }
 
   function grayscale(t) {
@@ -384,18 +398,49 @@
 
   /* ---- images from a canvas or a file ---------------------------------------------- */
 
+  /* Pictures are decoded at their own size, at most MAX_IMAGE_SIDE a side and MAX_IMAGE_BYTES as a file;
+     captureImage first brings the longer side down to WORK_SIDE (as processing.py does). */
+  var MAX_IMAGE_SIDE = 4096;
+  var MAX_IMAGE_BYTES = 20 * 1024 * 1024;
+  var WORK_SIDE = 512;
+
+  /* The size a picture is area-averaged to before capture: the longer side WORK_SIDE, rounded half up. */
+  function workSize(width, height) {
+    var scale = WORK_SIDE / Math.max(width, height);
+    return [Math.max(1, Math.floor(width * scale + 0.5)), Math.max(1, Math.floor(height * scale + 0.5))];
+  }
+
+  /* Row y of RGBA bytes composited over white into `out` (width * 3 float64): c * a/255 + 255 * (1 - a/255). */
+  function overWhiteRow(rgba, width, y, out) {
+    for (var x = 0; x < width; x++) {
+      var k = (y * width + x) * 4, alpha = rgba[k + 3] / 255;
+      for (var c = 0; c < 3; c++) out[x * 3 + c] = rgba[k + c] * alpha + 255 * (1 - alpha);
+    }
+  }
+
   /* RGBA bytes (height x width x 4) to the raw HWC input; see capture_image in processing.py. */
   function captureImage(rgba, width, height, spec) {
-    var channels = spec.channels === 1 ? 1 : 3, n = width * height;
-    var img = new Float64Array(n * channels), k, c;
-    for (k = 0; k < n; k++) {
-      var alpha = rgba[k * 4 + 3] / 255, rgb = [];
-      for (c = 0; c < 3; c++) rgb.push(rgba[k * 4 + c] * alpha + 255 * (1 - alpha));
-      if (channels === 1) img[k] = (0.299 * rgb[0] + 0.587 * rgb[1]) + 0.114 * rgb[2];
-      else for (c = 0; c < 3; c++) img[k * 3 + c] = rgb[c];
+    var rgb, h = height, w = width, k;
+    if (Math.max(width, height) > WORK_SIDE) {
+      // Composite and area-average in one pass over the rows, so a large picture is never held as float64 whole.
+      var size = workSize(width, height);
+      w = size[0]; h = size[1];
+      var rows = resizeRows(function (j, line) { overWhiteRow(rgba, width, j, line); }, height, width, 3, h);
+      rgb = resizeColumns(rows, h, width, 3, w);
+    } else {
+      rgb = new Float64Array(h * w * 3);
+      var line = new Float64Array(w * 3);
+      for (var y = 0; y < h; y++) {
+        overWhiteRow(rgba, w, y, line);
+        rgb.set(line, y * w * 3);
+      }
     }
+    var t = { data: rgb, shape: [h, w, 3] };
+    if (Number(spec.channels === undefined ? 3 : spec.channels) === 1) t = grayscale(t);
+    var img = t.data;
+    // Light ink on a dark ground is flipped first, so both polarities read alike (Python: _dark_border).
+    if (spec.fit && darkBorder(t)) for (k = 0; k < img.length; k++) img[k] = 255 - img[k];
     if (spec.invert) for (k = 0; k < img.length; k++) img[k] = 255 - img[k];
-    var t = { data: img, shape: [height, width, channels] };
     if (spec.fit) t = fitInk(t, !!spec.invert);
     t = resizeArea(t, Number(spec.width), Number(spec.height));
     var low = spec.low === undefined ? 0 : Number(spec.low), high = spec.high === undefined ? 255 : Number(spec.high);
@@ -405,6 +450,21 @@
       t.data[k] = spec.integer ? roundHalfEven(v) : v;
     }
     return t;
+  }
+
+  /* Whether the outermost rows and columns of an HWC image are dark on average (sum < 127.5 * count). */
+  function darkBorder(t) {
+    var h = t.shape[0], w = t.shape[1], c = t.shape[2], d = t.data, sum = 0, count = 0, x, y, ch;
+    function add(yy, xx) { for (ch = 0; ch < c; ch++) { sum += d[(yy * w + xx) * c + ch]; count++; } }
+    if (h <= 2 || w <= 2) {
+      for (y = 0; y < h; y++) for (x = 0; x < w; x++) add(y, x);
+    } else {
+      for (x = 0; x < w; x++) add(0, x);
+      for (x = 0; x < w; x++) add(h - 1, x);
+      for (y = 1; y < h - 1; y++) add(y, 0);
+      for (y = 1; y < h - 1; y++) add(y, w - 1);
+    }
+    return sum < 127.5 * count;
   }
 
   function fitInk(t, invert) {
@@ -439,6 +499,210 @@
     return { data: out, shape: [side, side, c] };
   }
 
+  /* ---- CSV rows ------------------------------------------------------------------ */
+
+  // Python's whitespace (str.isspace, and `\s` in its regular expressions): not JavaScript's trim() set,
+  // which has U+FEFF but lacks U+001C..U+001F and U+0085.
+  var PY_SPACE = "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+  var PY_STRIP = new RegExp("^[" + PY_SPACE + "]+|[" + PY_SPACE + "]+$", "g");
+  // processing.py's _NUMBER: a plain decimal (Python's \d is any Unicode decimal digit, which float() reads too).
+  var NUMBER = new RegExp("^[" + PY_SPACE + "]*[+-]?(\\p{Nd}+\\.?\\p{Nd}*|\\.\\p{Nd}+)([eE][+-]?\\p{Nd}+)?[" + PY_SPACE + "]*$", "u");
+  var DIGIT = /\p{Nd}/u;
+  var NOT_PRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
+
+  function pyStrip(text) {
+    return text.replace(PY_STRIP, "");
+  }
+
+  /* The value of a Unicode decimal digit: digits come in runs of ten from 0, so count back to the run's start. */
+  function digitValue(ch) {
+    var cp = ch.codePointAt(0);
+    if (cp >= 48 && cp <= 57) return cp - 48;
+    var zero = cp;
+    while (zero > 0 && DIGIT.test(String.fromCodePoint(zero - 1))) zero--;
+    return (cp - zero) % 10;
+  }
+
+  /* float() of a cell NUMBER accepts. */
+  function pyFloat(cell) {
+    var ascii = "";
+    for (var ch of pyStrip(cell)) ascii += DIGIT.test(ch) ? String(digitValue(ch)) : ch;
+    return Number(ascii);
+  }
+
+  function hex(cp, digits) {
+    var h = cp.toString(16);
+    while (h.length < digits) h = "0" + h;
+    return h;
+  }
+
+  /* Python's repr() of a string, for error messages worded as processing.py words them. */
+  function pyRepr(text) {
+    var quote = text.indexOf("'") >= 0 && text.indexOf('"') < 0 ? '"' : "'", out = quote;
+    for (var ch of text) {
+      var cp = ch.codePointAt(0);
+      if (ch === quote || ch === "\\") out += "\\" + ch;
+      else if (ch === "\t") out += "\\t";
+      else if (ch === "\n") out += "\\n";
+      else if (ch === "\r") out += "\\r";
+      else if (cp < 32 || cp === 127) out += "\\x" + hex(cp, 2);
+      else if (cp < 127 || !NOT_PRINTABLE.test(ch)) out += ch;
+      else if (cp <= 0xff) out += "\\x" + hex(cp, 2);
+      else if (cp <= 0xffff) out += "\\u" + hex(cp, 4);
+      else out += "\\U" + hex(cp, 8);
+    }
+    return out + quote;
+  }
+
+  /* Rows of cells: RFC 4180 quoting, CRLF or LF line ends, a leading byte-order mark dropped, blank rows
+     skipped; see split_csv in processing.py. */
+  function splitCsv(text, delimiter) {
+    delimiter = delimiter === undefined ? "," : delimiter;
+    text = String(text);
+    if (text.charAt(0) === "\ufeff") text = text.slice(1);
+    var rows = [], row = [], cell = "", quoted = false;
+    // Quote, delimiter and line ends are all single UTF-16 units, so walking units is walking characters here.
+    for (var i = 0; i < text.length; i++) {
+      var ch = text.charAt(i);
+      if (quoted) {
+        if (ch === '"' && text.charAt(i + 1) === '"') { cell += '"'; i++; }
+        else if (ch === '"') quoted = false;
+        else cell += ch;
+      } else if (ch === '"' && cell === "") {
+        quoted = true;
+      } else if (ch === delimiter) {
+        row.push(cell); cell = "";
+      } else if (ch === "\r" || ch === "\n") {
+        if (ch === "\r" && text.charAt(i + 1) === "\n") i++;
+        row.push(cell); rows.push(row);
+        row = []; cell = "";
+      } else {
+        cell += ch;
+      }
+    }
+    if (cell !== "" || row.length) { row.push(cell); rows.push(row); }
+    return rows.filter(function (r) { return r.some(function (c) { return pyStrip(c) !== ""; }); });
+  }
+
+  /* CSV text -> rows of float64 values (arrays of numbers); see parse_csv in processing.py: the same header
+     rule, number syntax, reordering to the card's `features` and error messages (a ProcessingError). */
+  function parseCsv(text, features, delimiter) {
+    features = (features || []).map(String);
+    var rows = splitCsv(text, delimiter);
+    if (!rows.length) throw ProcessingError("the file has no rows");
+    var isNumber = function (c) { return NUMBER.test(c); };
+    var header = rows[0].every(isNumber) ? null : rows[0].map(pyStrip);
+    var body = header ? rows.slice(1) : rows, first = header ? 2 : 1;
+    if (!body.length) throw ProcessingError("the file has a header row but no rows of values");
+    var reorder = null;
+    if (header && features.length && sameItems(header, features) && !sameList(header, features)) {
+      // Columns named like the card's features, in any order.
+      reorder = features.map(function (f) { return header.indexOf(f); });
+    }
+    var out = [];
+    body.forEach(function (r, n) {
+      r.forEach(function (cell, c) {  // errors name the file's own row and column
+        if (!NUMBER.test(cell)) {
+          var name = header && c < header.length ? " (" + header[c] + ")" : "";
+          throw ProcessingError("row " + (n + first) + ", column " + (c + 1) + name + ": " +
+            pyRepr(Array.from(pyStrip(cell)).slice(0, 40).join("")) + " is not a number");
+        }
+      });
+      var values = r.map(pyFloat);
+      out.push(reorder && values.length === reorder.length ? reorder.map(function (i) { return values[i]; }) : values);
+    });
+    var lengths = [];
+    out.forEach(function (r) { if (lengths.indexOf(r.length) < 0) lengths.push(r.length); });
+    if (lengths.length > 1) {
+      lengths.sort(function (a, b) { return a - b; });
+      throw ProcessingError("the rows have different numbers of values ([" + lengths.join(", ") + "])");
+    }
+    return out;
+  }
+
+  function sameList(a, b) {
+    return a.length === b.length && a.every(function (v, i) { return v === b[i]; });
+  }
+
+  function sameItems(a, b) {
+    return sameList(a.slice().sort(), b.slice().sort());
+  }
+
+  /* ---- audio files ------------------------------------------------------------------ */
+
+  // The browser and the runtime take recordings of up to this many seconds (after decoding).
+  var MAX_AUDIO_SECONDS = 60;
+  // Zero crossings of the resampling filter on each side of an output sample.
+  var RESAMPLE_ZEROS = 16;
+
+  /* Decoded channels (arrays or Float32Arrays) averaged to one Float64Array: summed in channel order
+     in float64, then divided by the channel count. */
+  function mixToMono(channels) {
+    if (!channels || !channels.length) throw ProcessingError("the recording has no channels");
+    var total = Float64Array.from(channels[0]), n = total.length, k;
+    for (var c = 1; c < channels.length; c++) {
+      var d = channels[c];
+      for (k = 0; k < n; k++) total[k] = total[k] + d[k];
+    }
+    if (channels.length > 1) for (k = 0; k < n; k++) total[k] = total[k] / channels.length;
+    return total;
+  }
+
+  /* Band-limited resampling with a Hann-windowed sinc; the arithmetic of resample in processing.py, term
+     by term in the same order (only Math.sin and Math.cos may differ from numpy's in the last bit). */
+  function resample(x, srcRate, dstRate) {
+    srcRate = Math.trunc(Number(srcRate)); dstRate = Math.trunc(Number(dstRate));
+    if (!(srcRate > 0) || !(dstRate > 0)) throw ProcessingError("sample rates must be positive, got " + srcRate + " and " + dstRate);
+    var size = x.length;
+    if (srcRate === dstRate) return Float64Array.from(x);
+    var nOut = Math.floor((size * dstRate + srcRate - 1) / srcRate);
+    var fc = Math.min(1, dstRate / srcRate), half = RESAMPLE_ZEROS / fc, reach = Math.ceil(half);
+    var piFc = Math.PI * fc, out = new Float64Array(nOut);
+    for (var n = 0; n < nOut; n++) {
+      var t = n * srcRate / dstRate, base = Math.floor(t), acc = 0;
+      // Samples outside the signal are 0: their terms (+-0) leave the sum as it is, so they are skipped.
+      var from = Math.max(base - reach + 1, 0), to = Math.min(base + reach, size - 1);
+      for (var k = from; k <= to; k++) {
+        var d = t - k, arg = piFc * d;
+        var s = d === 0 ? 1 : Math.sin(arg) / arg;
+        var w = Math.abs(d) < half ? 0.5 + 0.5 * Math.cos(Math.PI * d / half) : 0;
+        acc = acc + x[k] * (fc * s * w);
+      }
+      out[n] = acc;
+    }
+    return out;
+  }
+
+  /* How many frames a streaming model runs over `samples` samples (the last one zero-padded). */
+  function frameCount(samples, frame) {
+    return Math.floor((samples + frame - 1) / frame);
+  }
+
+  /* Per-frame speech probabilities -> speech segments [start, end] in seconds: a segment starts at
+     p >= threshold and ends after min_silence_ms below neg_threshold; segments shorter than
+     min_speech_ms are dropped (Silero's get_speech_timestamps rules, frame by frame). */
+  function vadSegments(probs, spec) {
+    var frame = Math.trunc(Number(spec.frame)), rate = Math.trunc(Number(spec.sample_rate)), out = [];
+    var silence = Math.ceil(Number(spec.min_silence_ms) * rate / 1000 / frame), minSpeech = Number(spec.min_speech_ms) * rate / 1000;
+    var threshold = Number(spec.threshold), negThreshold = Number(spec.neg_threshold);
+    var start = -1, tempEnd = -1;
+    function close(endFrame) {
+      if ((endFrame - start) * frame >= minSpeech) out.push([start * frame / rate, endFrame * frame / rate]);
+    }
+    for (var i = 0; i < probs.length; i++) {
+      var p = probs[i];
+      if (p >= threshold) {
+        tempEnd = -1;
+        if (start < 0) start = i;
+      } else if (start >= 0 && p < negThreshold) {
+        if (tempEnd < 0) tempEnd = i;
+        if (i + 1 - tempEnd >= silence) { close(tempEnd); start = -1; tempEnd = -1; }
+      }
+    }
+    if (start >= 0) close(probs.length);
+    return out;
+  }
+
   global.ModelshelfProcessing = {
     PRE_OPS: PRE_OPS,
     POST_OPS: POST_OPS,
@@ -461,7 +725,20 @@
     grayscale: grayscale,
     changeLayout: changeLayout,
     captureImage: captureImage,
+    workSize: workSize,
     byteSample: byteSample,
-    roundHalfEven: roundHalfEven
+    roundHalfEven: roundHalfEven,
+    splitCsv: splitCsv,
+    parseCsv: parseCsv,
+    mixToMono: mixToMono,
+    resample: resample,
+    frameCount: frameCount,
+    vadSegments: vadSegments,
+    ProcessingError: ProcessingError,
+    MAX_IMAGE_SIDE: MAX_IMAGE_SIDE,
+    MAX_IMAGE_BYTES: MAX_IMAGE_BYTES,
+    WORK_SIDE: WORK_SIDE,
+    MAX_AUDIO_SECONDS: MAX_AUDIO_SECONDS,
+    RESAMPLE_ZEROS: RESAMPLE_ZEROS
   };
 })(typeof window !== "undefined" ? window : this);

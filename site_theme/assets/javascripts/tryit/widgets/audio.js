@@ -1,6 +1,7 @@
 /*
- * Audio widget (streaming voice activity, e.g. Silero VAD): a file is decoded in the browser,
- * mixed to mono, resampled to the model's rate with an OfflineAudioContext and predicted frame
+ * Audio widget (streaming voice activity, e.g. Silero VAD): a file is decoded in the browser at
+ * its own rate, mixed to mono and resampled to the model's rate by processing.js (the arithmetic of
+ * catalog/runtime/processing.py, so both give the same samples from the same file) and predicted frame
  * by frame, each frame preceded by the last `context` samples and fed the state the previous
  * frame returned (as the card's eval.py and silero_vad do). The frames go through
  * Panel.predict() quietly; the speech probability over time is shown once, through Panel.show().
@@ -12,7 +13,6 @@ import { bytes, fmt, ms } from "../format.js";
 import { build as buildTensorEditor } from "./tensor.js";
 
 const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
-const MAX_AUDIO_SECONDS = 60;
 
 /* The sample rate of a RIFF/WAVE file (so it is decoded without resampling), else 0. */
 function wavRate(buffer) {
@@ -28,62 +28,24 @@ function wavRate(buffer) {
   return 0;
 }
 
-/* Frames -> speech segments in seconds: start at >= threshold, end after min_silence_ms below
-   neg_threshold, keep those of at least min_speech_ms (tests/acceptance mirrors this in Python). */
-export function vadSegments(probs, spec) {
-  const frame = spec.frame, rate = spec.sample_rate, out = [];
-  const silence = Math.ceil(spec.min_silence_ms * rate / 1000 / frame), minSpeech = spec.min_speech_ms * rate / 1000;
-  let start = -1, tempEnd = -1;
-  function close(endFrame) {
-    if ((endFrame - start) * frame >= minSpeech) out.push([start * frame / rate, endFrame * frame / rate]);
-    start = -1; tempEnd = -1;
-  }
-  for (let i = 0; i < probs.length; i++) {
-    const p = probs[i];
-    if (p >= spec.threshold) {
-      tempEnd = -1;
-      if (start < 0) start = i;
-    } else if (start >= 0 && p < spec.neg_threshold) {
-      if (tempEnd < 0) tempEnd = i;
-      if (i + 1 - tempEnd >= silence) close(tempEnd);
-    }
-  }
-  if (start >= 0) close(probs.length);
-  return out;
-}
-
-function toMono(buffer) {
-  const n = buffer.length, channels = buffer.numberOfChannels, mono = new Float32Array(n);
-  if (channels === 1) { mono.set(buffer.getChannelData(0)); return mono; }
-  for (let c = 0; c < channels; c++) {
-    const d = buffer.getChannelData(c);
-    for (let k = 0; k < n; k++) mono[k] += d[k] / channels;
-  }
-  return mono;
-}
-
-/* A file's bytes -> {samples (mono, at spec.sample_rate), rate, channels, duration} of the source. */
-function decode(arrayBuffer, spec) {
+/* A file's bytes -> {samples (mono Float64Array at spec.sample_rate), rate, channels, duration} of the source:
+   decoded at the file's own rate (a WAV's, read from its header), then P.mixToMono and P.resample. */
+function decode(arrayBuffer, spec, P) {
   const Offline = window.OfflineAudioContext || window.webkitOfflineAudioContext;
   if (!Offline) return Promise.reject(InputError("This browser cannot decode audio (no Web Audio API).", ""));
-  const native = wavRate(arrayBuffer) || spec.sample_rate;  // decode a WAV at its own rate: no resampling yet
+  const native = wavRate(arrayBuffer) || spec.sample_rate;  // decode a WAV at its own rate: no resampling by the browser
   const ctx = new Offline(1, 1, native);
   return ctx.decodeAudioData(arrayBuffer.slice(0)).catch((error) => {
     throw InputError("This file is not audio this panel can read.", "Choose a WAV file (or MP3, OGG, FLAC that your browser plays). " + messageOf(error));
   }).then((buffer) => {
-    if (buffer.duration > MAX_AUDIO_SECONDS) {
-      throw InputError("The recording is too long: " + buffer.duration.toFixed(1) + " s.", "The panel takes at most " + MAX_AUDIO_SECONDS + " s; cut the file or use the deploy script.");
+    if (buffer.duration > P.MAX_AUDIO_SECONDS) {
+      throw InputError("The recording is too long: " + buffer.duration.toFixed(1) + " s.", "The panel takes at most " + P.MAX_AUDIO_SECONDS + " s; cut the file or use the deploy script.");
     }
-    const mono = toMono(buffer);
-    const source = { rate: buffer.sampleRate, channels: buffer.numberOfChannels, duration: buffer.duration };
-    if (buffer.sampleRate === spec.sample_rate) return { samples: mono, ...source };
-    const off = new Offline(1, Math.max(1, Math.ceil(buffer.duration * spec.sample_rate)), spec.sample_rate);
-    const src = off.createBufferSource(), one = off.createBuffer(1, mono.length, buffer.sampleRate);
-    one.copyToChannel(mono, 0);
-    src.buffer = one;
-    src.connect(off.destination);
-    src.start(0);
-    return off.startRendering().then((rendered) => ({ samples: rendered.getChannelData(0).slice(0), ...source }));
+    const channels = [];
+    for (let c = 0; c < buffer.numberOfChannels; c++) channels.push(buffer.getChannelData(c));
+    const mono = P.mixToMono(channels);
+    return { samples: P.resample(mono, buffer.sampleRate, spec.sample_rate), rate: buffer.sampleRate,
+      channels: buffer.numberOfChannels, duration: buffer.duration };
   });
 }
 
@@ -113,14 +75,14 @@ function chart(audio, spec) {
 }
 
 export function build(panel) {
-  const spec = panel.cfg.audio;
+  const spec = panel.cfg.audio, P = panel.P;
   if (!spec) return buildTensorEditor(panel);
   const outer = panel.widgetBox;
   const fileInput = el("input", { type: "file", class: "ms-visually-hidden", id: "ms-audio", accept: "audio/*,.wav" });
   const name = el("p", { class: "ms-note ms-filedrop__name" });
   const zone = el("div", { class: "ms-filedrop ms-audio__drop" }, [
     el("strong", { text: "Drop an audio file here" }),
-    el("span", { text: "WAV (or any format your browser decodes), up to " + MAX_AUDIO_SECONDS + " s; mixed to mono and resampled to " +
+    el("span", { text: "WAV (or any format your browser decodes), up to " + P.MAX_AUDIO_SECONDS + " s; mixed to mono and resampled to " +
       (spec.sample_rate / 1000) + " kHz in your browser, then run in " + spec.frame + "-sample frames." }),
     el("label", { class: "md-button", for: "ms-audio", text: "Choose an audio file" }),
     fileInput
@@ -134,14 +96,15 @@ export function build(panel) {
 
   /* Frame by frame through Panel.predict (quietly), carrying context and state; the per-frame probabilities. */
   async function stream(samples) {
-    const frame = spec.frame, ctxLen = spec.context, n = Math.ceil(samples.length / frame);
+    const frame = spec.frame, ctxLen = spec.context, n = P.frameCount(samples.length, frame);
     let state = new Float32Array(spec.state_shape.reduce((a, b) => a * b, 1)), context = new Float32Array(ctxLen);
     const probs = [];
     let runMs = 0;
     for (let i = 0; i < n; i++) {
       const x = new Float32Array(ctxLen + frame);
       x.set(context, 0);
-      x.set(samples.subarray(i * frame, Math.min(samples.length, (i + 1) * frame)), ctxLen);  // the last frame is zero-padded
+      // float64 samples rounded to float32 as they are fed; the last frame is zero-padded.
+      x.set(samples.subarray(i * frame, Math.min(samples.length, (i + 1) * frame)), ctxLen);
       const step = await panel.predict({
         [spec.input]: { data: x, shape: [1, ctxLen + frame] },
         [spec.state_input]: { data: state, shape: spec.state_shape },
@@ -159,20 +122,20 @@ export function build(panel) {
     panel.clearError();
     if (!panel.session) return null;
     if (file.size > MAX_UPLOAD_BYTES) {
-      panel.fail(InputError("The file is too large: " + bytes(file.size) + ".", "The panel takes files up to " + bytes(MAX_UPLOAD_BYTES) + " and " + MAX_AUDIO_SECONDS + " s."));
+      panel.fail(InputError("The file is too large: " + bytes(file.size) + ".", "The panel takes files up to " + bytes(MAX_UPLOAD_BYTES) + " and " + P.MAX_AUDIO_SECONDS + " s."));
       return null;
     }
     const t0 = performance.now();
     name.textContent = file.name + " (" + bytes(file.size) + ")";
     panel.setStatus("Decoding " + file.name + "…");
     try {
-      const decoded = await decode(await file.arrayBuffer(), spec);
+      const decoded = await decode(await file.arrayBuffer(), spec, P);
       const tDecoded = performance.now();
-      panel.setStatus("Running " + Math.ceil(decoded.samples.length / spec.frame) + " frames…");
+      panel.setStatus("Running " + P.frameCount(decoded.samples.length, spec.frame) + " frames…");
       const result = await stream(decoded.samples);
       const total = performance.now() - t0;
       panel.setStatus("");
-      const audio = { file: file.name, probs: result.probs, segments: vadSegments(result.probs, spec), frames: result.probs.length,
+      const audio = { file: file.name, probs: result.probs, segments: P.vadSegments(result.probs, spec), frames: result.probs.length,
         seconds: decoded.samples.length / spec.sample_rate, source_rate: decoded.rate, channels: decoded.channels,
         decode_ms: tDecoded - t0, run_ms: result.runMs, total_ms: total };
       return panel.show({ feeds: null, outputs: null, post: null, ms: result.runMs, extra: { audio } }, {
@@ -208,6 +171,6 @@ export function build(panel) {
   fileInput.addEventListener("change", () => { const f = fileInput.files[0]; fileInput.value = ""; if (f) runAudio(f); });
   acceptDrops(zone, "ms-filedrop--over", runAudio);
   panel.api.runAudio = runAudio;
-  panel.api.segments = (probs) => vadSegments(probs, spec);
+  panel.api.segments = (probs) => P.vadSegments(probs, spec);
   return { ...hooks, render };
 }

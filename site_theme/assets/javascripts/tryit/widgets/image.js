@@ -3,10 +3,10 @@ import { acceptDrops, el } from "../../dom.js";
 import { InputError } from "../errors.js";
 import { bytes, ms } from "../format.js";
 
-const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
-const MAX_IMAGE_SIDE = 4096;
-const WORK_SIDE = 512;  // uploaded pictures are scaled to at most this many pixels a side first
 const DRAW_SIDE = 224;
+// Decode the file's own pixels: no premultiplied alpha, no colour management, the EXIF orientation applied
+// (as catalog/runtime reads a picture); P.captureImage then shrinks it as processing.py does.
+const DECODE_OPTIONS = { premultiplyAlpha: "none", colorSpaceConversion: "none", imageOrientation: "from-image" };
 const IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"];
 
 function argmax(a) {
@@ -93,7 +93,7 @@ export function build(panel) {
 
   function runPixels(rgba, width, height, source) {
     let prepared;
-    try { prepared = prepare(rgba, width, height); } catch (error) { panel.fail(error); return Promise.resolve(null); }
+    try { prepared = prepare(rgba, width, height); } catch (error) { return Promise.resolve(failUpload(error)); }
     drawModelView(prepared.feeds[input.name]);
     return panel.predict(prepared.feeds, { extra: { source, raw: Array.from(prepared.raw.data), rawShape: prepared.raw.shape } })
       .then((last) => saliency(prepared.feeds, last));
@@ -105,41 +105,58 @@ export function build(panel) {
     return runPixels(image.data, canvas.width, canvas.height, "canvas");
   }
 
+  /* The panel has no call that empties its result, so a refused upload clears it here: an old answer
+     must not stay beside the error as if it were the new picture's. */
+  function failUpload(error) {
+    panel.fail(error);
+    panel.resultBox.textContent = "";
+    panel.timing.textContent = "";
+    panel.last = null;
+    panel.api.last = null;
+    for (const c of [seeCanvas, heatCanvas, heatBase]) c.getContext("2d").clearRect(0, 0, c.width, c.height);
+    heatNote.textContent = "";
+    return null;
+  }
+
   function readFile(file) {
     panel.clearError();
     if (IMAGE_TYPES.indexOf(file.type) < 0) {
-      panel.fail(InputError("That file is not an image this panel can read" + (file.type ? " (" + file.type + ")" : "") + ".",
-        "Use a PNG, JPEG, GIF, WebP or BMP picture."));
-      return Promise.resolve(null);
+      return Promise.resolve(failUpload(InputError("That file is not an image this panel can read" + (file.type ? " (" + file.type + ")" : "") + ".",
+        "Use a PNG, JPEG, GIF, WebP or BMP picture.")));
     }
-    if (file.size > MAX_UPLOAD_BYTES) {
-      panel.fail(InputError("The image is too large: " + bytes(file.size) + ".", "Use a picture of at most " + bytes(MAX_UPLOAD_BYTES) + "."));
-      return Promise.resolve(null);
+    if (file.size > P.MAX_IMAGE_BYTES) {
+      return Promise.resolve(failUpload(InputError("The image is too large: " + bytes(file.size) + ".",
+        "Use a picture of at most " + bytes(P.MAX_IMAGE_BYTES) + ".")));
     }
-    const decode = window.createImageBitmap ? createImageBitmap(file) : Promise.reject(new Error("no createImageBitmap"));
-    return decode.then((bitmap) => {
-      if (bitmap.width > MAX_IMAGE_SIDE || bitmap.height > MAX_IMAGE_SIDE) {
-        throw InputError("The image is too large: " + bitmap.width + " × " + bitmap.height + " pixels.",
-          "Use a picture of at most " + MAX_IMAGE_SIDE + " pixels a side.");
-      }
-      const scale = Math.min(1, WORK_SIDE / Math.max(bitmap.width, bitmap.height));
-      const w = Math.max(1, Math.round(bitmap.width * scale)), h = Math.max(1, Math.round(bitmap.height * scale));
-      const work = document.createElement("canvas");
-      work.width = w; work.height = h;
-      const wctx = work.getContext("2d");
-      wctx.drawImage(bitmap, 0, 0, w, h);
-      // Show the picture on the drawing area too, fitted and centred.
-      clear();
-      const fit = Math.min(canvas.width / w, canvas.height / h);
-      ctx.drawImage(work, (canvas.width - w * fit) / 2, (canvas.height - h * fit) / 2, w * fit, h * fit);
-      drawn = true;
-      placeholder.hidden = true;
-      return runPixels(wctx.getImageData(0, 0, w, h).data, w, h, "upload");
-    }).catch((error) => {
-      if (error && error.kind === "input") panel.fail(error);
-      else panel.fail(InputError("The file could not be read as an image.", "It may be damaged, or in a format this browser cannot decode."));
-      return null;
-    });
+    const decode = window.createImageBitmap ? createImageBitmap(file, DECODE_OPTIONS) : Promise.reject(new Error("no createImageBitmap"));
+    const unreadable = () => InputError("The file could not be read as an image.", "It may be damaged, or in a format this browser cannot decode.");
+    return decode.then(pixelsOf, () => { throw unreadable(); }).then(
+      (picture) => runPixels(picture.rgba, picture.width, picture.height, "upload"),
+      (error) => failUpload(error && error.kind === "input" ? error : unreadable())
+    ).catch(() => null);  // a failed prediction is already shown by panel.predict
+  }
+
+  /* A decoded picture's RGBA bytes at its own size (refused over P.MAX_IMAGE_SIDE a side), also shown on the drawing area. */
+  function pixelsOf(bitmap) {
+    const w = bitmap.width, h = bitmap.height;
+    if (w > P.MAX_IMAGE_SIDE || h > P.MAX_IMAGE_SIDE) {
+      if (bitmap.close) bitmap.close();
+      throw InputError("The image is too large: " + w + " × " + h + " pixels.",
+        "Use a picture of at most " + P.MAX_IMAGE_SIDE + " pixels a side.");
+    }
+    // The picture at its own size: captureImage composites it over white and area-averages it.
+    const work = document.createElement("canvas");
+    work.width = w; work.height = h;
+    const wctx = work.getContext("2d", { willReadFrequently: true });
+    wctx.drawImage(bitmap, 0, 0);
+    if (bitmap.close) bitmap.close();
+    const rgba = wctx.getImageData(0, 0, w, h).data;
+    clear();
+    const fit = Math.min(canvas.width / w, canvas.height / h);
+    ctx.drawImage(work, (canvas.width - w * fit) / 2, (canvas.height - h * fit) / 2, w * fit, h * fit);
+    drawn = true;
+    placeholder.hidden = true;
+    return { rgba, width: w, height: h };
   }
 
   /* Draw the model's input tensor (any layout) as a picture, ink dark as in the drawing. */

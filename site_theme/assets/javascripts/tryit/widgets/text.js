@@ -1,10 +1,22 @@
 /* Text widget (sentence embeddings): a sentence box with its WordPiece tokens, and a two-sentence
-   similarity view: both sentences are predicted quietly, then shown as one result. */
+   similarity view: both sentences are predicted quietly, then shown as one result. A text file
+   goes into the first box and is embedded alone. */
 import { el, svg } from "../../dom.js";
 import { once } from "../../load.js";
 import { InputError } from "../errors.js";
 import { ms } from "../format.js";
 import { absolute, plainFeeds } from "../runtime.js";
+
+/* A file's text as catalog/runtime/media.py's read_text reads it: strict UTF-8, a leading byte-order mark dropped. */
+function readUtf8(file) {
+  return file.arrayBuffer().then((buffer) => {
+    try {
+      return new TextDecoder("utf-8", { fatal: true }).decode(buffer);
+    } catch (error) {
+      throw InputError(file.name + " is not UTF-8 text.", "Save it as UTF-8 and choose it again.");
+    }
+  });
+}
 
 function firstString(ex) {
   for (const k in ex.inputs) if (typeof ex.inputs[k] === "string") return ex.inputs[k];
@@ -128,6 +140,24 @@ export function build(panel) {
     box.appendChild(el("p", { class: "ms-note", text: "Each band is one dimension (blue negative, red positive). Compare two sentences to see their similarity." }));
   }
 
+  /* A text file: its text becomes sentence A and is embedded alone (as an example with a text is). */
+  function readText(file) {
+    panel.clearError();
+    if (!panel.session) return Promise.resolve(null);
+    return readUtf8(file).then((text) => {
+      a.value = text;
+      return feedsFor(text);
+    }).then((f) => {
+      showTokens(f.tokens);
+      return panel.predict(f.feeds, { extra: { file: file.name, text: a.value, tokens: f.tokens } });
+    }).catch((error) => {
+      panel.fail(error);
+      return null;
+    });
+  }
+  const fileInput = el("input", { type: "file", class: "ms-visually-hidden", id: "ms-textfile", accept: ".txt,text/plain" });
+  fileInput.addEventListener("change", () => { const f = fileInput.files[0]; fileInput.value = ""; if (f) readText(f); });
+
   const chips = panel.exampleChips((ex, i) => {
     const s = firstString(ex);
     if (typeof s === "string") { b.value = a.value; a.value = s; }
@@ -137,6 +167,10 @@ export function build(panel) {
   if (chips) box.appendChild(chips);
   box.appendChild(el("label", { class: "ms-tryit__kicker", for: "ms-text-a", text: "Sentence A" }));
   box.appendChild(a);
+  box.appendChild(el("div", { class: "ms-form__actions ms-textfile" }, [
+    el("label", { class: "md-button", for: "ms-textfile", text: "Choose a text file" }),
+    fileInput
+  ]));
   box.appendChild(tokensBox);
   box.appendChild(el("label", { class: "ms-tryit__kicker", for: "ms-text-b", text: "Sentence B" }));
   box.appendChild(b);
@@ -148,6 +182,7 @@ export function build(panel) {
 
   panel.api.compare = (x, y) => { a.value = x; b.value = y; return compare(); };
   panel.api.encode = (text) => tokenizer().then((t) => t.encode(text));
+  panel.api.readText = readText;
   return {
     afterLoad: tokenizer,
     firstRun: compare,
