@@ -114,6 +114,7 @@ class Browser:
 
     tryable: bool | None = None
     reason: str | None = None
+    tolerance: float | None = None  # how far onnxruntime-web may be from onnxruntime on this model (measured)
 
 
 @dataclass(frozen=True)

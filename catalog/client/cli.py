@@ -86,6 +86,12 @@ def serve_options(prefix: str = "") -> Callable[[F], F]:
     return decorate
 
 
+variant_option = click.option(
+    "--variant", default=None, metavar="NAME",
+    help="The card's variant NAME (e.g. int8) instead of the main ONNX file: the one the model page's Try it panel runs "
+         "when the main file is too large for a browser, so the answers match it exactly.")
+
+
 def _client(site_url: str | None, offline: bool, cache_dir: Path | None) -> client_lib.Client:
     return client_lib.client(site_url, offline=offline, cache_dir=cache_dir, progress=client_lib.TerminalProgress(sys.stderr))
 
@@ -100,8 +106,9 @@ def _fail(exc: Exception, code: int = 1) -> NoReturn:
 @click.argument("model_ref", metavar="ORG/NAME[@VERSION]")
 @click.option("--kind", type=click.Choice(["onnx", "bundle", "card", "tokenizer"]), default="onnx", show_default=True,
               help="Which file of the model version (tokenizer: a text model's vocabulary).")
+@variant_option
 @client_options
-def pull(model_ref: str, kind: str, site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
+def pull(model_ref: str, kind: str, variant: str | None, site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
     """Download a model, verify its size and SHA-256 against the site's catalog.json, and cache it.
 
     Prints the path of the verified file. A cached, verified copy is used without downloading again.
@@ -110,7 +117,7 @@ def pull(model_ref: str, kind: str, site_url: str | None, offline: bool, cache_d
     """
     try:
         client = _client(site_url, offline, cache_dir)
-        path = client.pull(model_ref, kind=kind)
+        path = client.pull(model_ref, kind=client_lib.variant_kind(variant) if variant and kind == "onnx" else kind)
         extra = []
         if kind == "onnx":
             entry = client.entry(model_ref)
@@ -129,9 +136,10 @@ def pull(model_ref: str, kind: str, site_url: str | None, offline: bool, cache_d
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds one prediction may take.")
 @click.option("--max-memory", type=int, default=2048, show_default=True, metavar="MB",
               help="Memory one prediction may add to the loaded model.")
+@variant_option
 @client_options
-def run(model_ref: str, inputs: tuple[Path, ...], indent: int | None, timeout: float, max_memory: int, site_url: str | None,
-        offline: bool, cache_dir: Path | None) -> None:
+def run(model_ref: str, inputs: tuple[Path, ...], indent: int | None, timeout: float, max_memory: int, variant: str | None,
+        site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
     """Predict locally: pull the model, read each INPUT, print the outputs as JSON.
 
     INPUT is a JSON request ({"inputs": {...}} with the model's tensors, as in the card's examples,
@@ -143,7 +151,7 @@ def run(model_ref: str, inputs: tuple[Path, ...], indent: int | None, timeout: f
     4 if a prediction exceeds --timeout or --max-memory (each runs in a worker process).
     """
     try:
-        runner = deploy.load_runner(_client(site_url, offline, cache_dir), model_ref)
+        runner = deploy.load_runner(_client(site_url, offline, cache_dir), model_ref, variant)
     except (ModelshelfError, ValueError, RuntimeError) as exc:
         _fail(exc)
     from modelshelf.catalog.runtime import predictor as runtime
@@ -170,13 +178,13 @@ def run(model_ref: str, inputs: tuple[Path, ...], indent: int | None, timeout: f
 
 def serve_model(model_ref: str, *, host: str, port: int, max_body: int, max_in_flight: int | None, workers: int,
                 timeout: float = 10.0, max_memory: int = 2048, in_process: bool = False, site_url: str | None, offline: bool,
-                cache_dir: Path | None) -> None:
+                cache_dir: Path | None, variant: str | None = None) -> None:
     """`modelshelf serve ORG/NAME`: pull and verify the model, then serve it until Ctrl-C."""
     # Imported here: starlette and uvicorn are needed by this command only.
     from modelshelf.catalog.runtime import server as model_server
 
     try:
-        runner = deploy.load_runner(_client(site_url, offline, cache_dir), model_ref)
+        runner = deploy.load_runner(_client(site_url, offline, cache_dir), model_ref, variant)
     except (ModelshelfError, ValueError, RuntimeError) as exc:
         _fail(exc)
     model_server.serve(runner, host=host, port=port, limits=model_server.Limits(
@@ -187,9 +195,11 @@ def serve_model(model_ref: str, *, host: str, port: int, max_body: int, max_in_f
 @cli.command()
 @click.argument("model_ref", metavar="ORG/NAME[@VERSION]")
 @serve_options()
+@variant_option
 @client_options
 def serve(model_ref: str, host: str, port: int, max_body: int, max_in_flight: int | None, workers: int, timeout: float,
-          max_memory: int, in_process: bool, site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
+          max_memory: int, in_process: bool, variant: str | None, site_url: str | None, offline: bool,
+          cache_dir: Path | None) -> None:
     """Serve one model's predictions over HTTP.
 
     Pull and verify the model, then answer POST /v1/predict with a JSON API (GET /openapi.json
@@ -208,7 +218,7 @@ def serve(model_ref: str, host: str, port: int, max_body: int, max_in_flight: in
     """
     serve_model(model_ref, host=host, port=port, max_body=max_body, max_in_flight=max_in_flight, workers=workers,
                 timeout=timeout, max_memory=max_memory, in_process=in_process, site_url=site_url, offline=offline,
-                cache_dir=cache_dir)
+                cache_dir=cache_dir, variant=variant)
 
 
 @cli.command()

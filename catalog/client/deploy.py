@@ -17,7 +17,7 @@ from modelshelf.catalog.client.text import printable
 log = logging.getLogger(__name__)
 
 
-def load_runner(client: Client, model_ref: str) -> Any:
+def load_runner(client: Client, model_ref: str, variant: str | None = None) -> Any:
     """Pull (or find in the cache) a verified model and load it in the runtime that deploy bundles use.
 
     Raises catalog.errors.ModelshelfError subclasses for download problems and the runtime's
@@ -25,8 +25,8 @@ def load_runner(client: Client, model_ref: str) -> Any:
     """
     from modelshelf.catalog.runtime import predictor as runtime
 
-    entry, path = client.model(model_ref)
-    config = runtime.config_from_entry(entry)
+    entry, path = client.model(model_ref, variant=variant)
+    config = runtime.config_from_entry(entry, variant)
     tokenizer = as_mapping(config["pipeline"].get("tokenizer"))
     if tokenizer.get("vocab_file"):  # text models: the vocabulary published beside the model, verified like it
         vocab = client.pull(entry["id"], entry["version"], "tokenizer")
@@ -102,12 +102,13 @@ def format_info(client: Client, entry: dict[str, Any], fmt: str) -> str:
     return "\n".join(lines)
 
 
-def load(model_ref: str, base_url: str | None = None, offline: bool = False, *, cache_dir: Any = None) -> Any:
+def load(model_ref: str, base_url: str | None = None, offline: bool = False, *, cache_dir: Any = None,
+         variant: str | None = None) -> Any:
     """The model as the runtime runs it (`modelshelf.catalog.runtime.predictor.Runner`), pulled and verified first:
     `load(ref).predict_file("digit.png")` answers as the model page's "Try it" panel does for that file."""
     from modelshelf.catalog.client.download import client
 
-    return load_runner(client(base_url, offline=offline, cache_dir=cache_dir), model_ref)
+    return load_runner(client(base_url, offline=offline, cache_dir=cache_dir), model_ref, variant)
 
 
 __all__ = ["format_info", "format_list", "format_search", "load", "load_runner"]

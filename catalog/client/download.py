@@ -151,6 +151,15 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+# `pull(..., kind=variant_kind("int8"))` fetches the card's int8 variant (the cache keeps it under this kind).
+VARIANT_KIND_PREFIX = "variant-"
+
+
+def variant_kind(variant: str | None) -> str:
+    """The file kind of a model's ONNX variant (None: the main ONNX file)."""
+    return "onnx" if variant is None else VARIANT_KIND_PREFIX + variant
+
+
 def _check_kind(kind: str) -> None:
     if not _KIND.match(kind):
         raise VersionNotFound(f"{printable(repr(kind))} is not a kind of file; kinds look like onnx, bundle or card")
@@ -331,6 +340,16 @@ class Client:
             log.warning("%s@%s is %s%s", model_id, version, status, f": {printable(str(reason))[:300]}" if reason else "")
         listed = as_list(entry.get("files"))
         files = [f for f in listed if isinstance(f, dict) and f.get("kind") == kind]
+        if kind.startswith(VARIANT_KIND_PREFIX):  # a variant's ONNX file: kind onnx, named <short name>.<variant>.onnx
+            suffix = f".{kind.removeprefix(VARIANT_KIND_PREFIX)}.onnx"
+            files = [f for f in listed
+                     if isinstance(f, dict) and f.get("kind") == "onnx" and str(f.get("name", "")).endswith(suffix)]
+            if not files:
+                names = [printable(str(v.get("name")))[:40] for v in as_list(as_mapping(entry.get("card")).get("variants"))
+                         if isinstance(v, dict)]
+                have = f"its variants: {', '.join(names)}" if names else "it has no variants"
+                raise VersionNotFound(f"{model_id}@{version} has no variant {kind.removeprefix(VARIANT_KIND_PREFIX)!r} on "
+                                      f"{self.site_url}; {have}")
         if not files:
             kinds = sorted({printable(f.get("kind"))[:32] for f in listed if isinstance(f, dict)})
             raise VersionNotFound(f"{model_id}@{version} has no {kind} file on {self.site_url}; it has: {', '.join(kinds)}")
@@ -478,10 +497,11 @@ class Client:
             raise VersionNotFound(f"{model_id}@{version} is not in the catalog of {self.site_url}")
         return found
 
-    def model(self, model_id: str, version: str | None = None) -> tuple[dict[str, Any], Path]:
-        """The catalog entry of a model version and the verified path of its ONNX file (for `run` and `serve`)."""
+    def model(self, model_id: str, version: str | None = None, variant: str | None = None) -> tuple[dict[str, Any], Path]:
+        """The catalog entry of a model version and the verified path of its ONNX file, or of one of its variants
+        (for `run` and `serve`)."""
         entry = self.entry(model_id, version)
-        return entry, self.pull(entry["id"], entry["version"])
+        return entry, self.pull(entry["id"], entry["version"], variant_kind(variant))
 
     def list(self) -> list[ModelRow]:
         """Every model version of the site's catalog (cached copy offline), plus cached ones it no longer lists."""
@@ -588,4 +608,4 @@ def session(model_id: str, version: str | None = None, base_url: str | None = No
 
 
 __all__ = ["Client", "ModelRow", "MetricFilter", "RemoteFile", "TerminalProgress", "client", "default_site_url",
-           "parse_metric_filter", "parse_model_ref", "pull", "search", "session"]
+           "parse_metric_filter", "parse_model_ref", "pull", "search", "session", "variant_kind"]

@@ -68,13 +68,21 @@ class IntegrityError(RuntimeError):
 
 # -- configuration ---------------------------------------------------------------------------------
 
-def config_from_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+def config_from_entry(entry: Mapping[str, Any], variant: str | None = None) -> dict[str, Any]:
     """The runtime configuration (model.json) of one model version, from its catalog.json entry.
 
     Whoever loads a model may add `assets` ({file name: path}) for the files published beside it
     (the vocabulary); without it they are looked for next to the model file."""
     card = entry.get("card") or {}
-    onnx_file = next(f for f in entry["files"] if f["kind"] == "onnx")
+    onnx_files = [f for f in entry["files"] if f["kind"] == "onnx"]
+    onnx_file = onnx_files[0]
+    variants = {str(v["name"]): next((f for f in onnx_files[1:] if f["name"].endswith(f".{v['name']}.onnx")), None)
+                for v in card.get("variants") or [] if isinstance(v, dict) and "name" in v}
+    if variant is not None:
+        if variants.get(variant) is None:
+            raise ValueError(f"{entry['id']}@{entry['version']} has no variant {variant!r}"
+                             + (f"; its variants: {', '.join(variants)}" if variants else ""))
+        onnx_file = variants[variant]
     declared = {t["name"]: t for t in (card.get("inputs") or []) + (card.get("outputs") or [])}
 
     def tensors(side: str) -> list[dict[str, Any]]:
@@ -87,6 +95,11 @@ def config_from_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
         "format": CONFIG_FORMAT, "id": entry["id"], "version": entry["version"], "name": card.get("name", entry["id"]),
         "task": entry.get("task", card.get("task")), "model_file": onnx_file["name"],
         "model_sha256": onnx_file["sha256"], "model_size": onnx_file["size"],
+        # The card's variants (e.g. int8), which `--variant NAME` runs instead of the model file; `variant` names the
+        # one this configuration runs (None: the main file).
+        "variant": variant,
+        "variants": {name: {"file": f["name"], "sha256": f["sha256"], "size": f["size"]}
+                     for name, f in variants.items() if f is not None},
         "inputs": tensors("inputs"), "outputs": tensors("outputs"),
         "preprocessing": list(card.get("preprocessing") or []), "postprocessing": list(card.get("postprocessing") or []),
         "labels": list(card.get("labels") or []), "examples": list(card.get("examples") or []),
@@ -335,8 +348,9 @@ class Runner:
         except ValueError as exc:
             raise self._error(f"{name} is not valid JSON ({exc})") from None
 
-    def predict_file(self, path: Path) -> dict[str, Any]:
+    def predict_file(self, path: Path | str) -> dict[str, Any]:
         """predict_bytes() on a file (only the first and last blocks of a file for a byte model, as the browser reads)."""
+        path = Path(path)
         if str(path) == "-":
             return self.predict_request(self.request_from_file(path))
         if not path.is_file():
@@ -603,8 +617,8 @@ def compare(outputs: Mapping[str, Any], expected: Mapping[str, Any], tolerance: 
 
 # -- command line ----------------------------------------------------------------------------------
 
-def load_bundle(folder: Path, *, threads: int | None = None) -> Runner:
-    """The Runner of a deploy bundle folder, after checking the model file against SHA256SUMS."""
+def load_bundle(folder: Path, *, threads: int | None = None, variant: str | None = None) -> Runner:
+    """The Runner of a deploy bundle folder, after checking the model file (or the named variant's) against SHA256SUMS."""
     config_file = folder / "model.json"
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
@@ -616,6 +630,13 @@ def load_bundle(folder: Path, *, threads: int | None = None) -> Runner:
     if not isinstance(config, dict) or config.get("format") != CONFIG_FORMAT:
         got = config.get("format") if isinstance(config, dict) else None
         raise IntegrityError(f"model.json has format {got!r}; this predict.py reads {CONFIG_FORMAT}")
+    if variant is not None:
+        chosen = (config.get("variants") or {}).get(variant)
+        if not isinstance(chosen, dict):
+            raise IntegrityError(f"this model has no variant {variant!r}"
+                                 + (f"; its variants: {', '.join(config['variants'])}" if config.get("variants") else ""))
+        config = {**config, "model_file": chosen.get("file"), "model_sha256": chosen.get("sha256"),
+                  "model_size": chosen.get("size"), "variant": variant}
     name, digest = config.get("model_file"), config.get("model_sha256")
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or name in (".", "..") \
             or not isinstance(digest, str):
@@ -666,11 +687,14 @@ def main(argv: list[str] | None = None, folder: Path | None = None) -> int:
     parser.add_argument("--max-memory", type=int, default=Bounds.memory_mb, metavar="MB",
                         help=f"memory one prediction may add to the loaded model (default {Bounds.memory_mb}; exit 4, or 503)")
     parser.add_argument("--indent", type=int, default=None, help="indent the JSON output")
+    parser.add_argument("--variant", default=None, metavar="NAME",
+                        help="run the card's variant NAME (e.g. int8: the file the model page's Try it panel runs when the "
+                             "model is large), downloaded beside predict.py and checked against SHA256SUMS")
     args = parser.parse_args(argv)
     folder = folder or Path.cwd()
     bounds = Bounds(timeout=args.timeout, memory_mb=args.max_memory, threads=args.threads)
     try:
-        runner = load_bundle(folder, threads=args.threads)
+        runner = load_bundle(folder, threads=args.threads, variant=args.variant)
     except IntegrityError as exc:
         print(f"predict.py: {exc}", file=sys.stderr)
         return 3

@@ -41,6 +41,9 @@ Postprocessing ops (card `postprocessing`, applied to the scored output tensor):
     mean_pool(mask)        mean over axis 1 of a [batch, tokens, dim] tensor, weighted by the
                            model input named `mask` (attention mask): sentence embeddings
     l2_normalize           divide the last axis by its Euclidean norm (at least 1e-12)
+    decide(default, thresholds, overwrite, fallback, text_fallback, text_labels)
+                           the classifier's own decision: the top label if its score reaches its threshold,
+                           else a fallback label (Magika's rule; see `decide`)
 
 The browser also needs: `capture_image` (a drawing or an uploaded picture, as RGBA bytes, to
 the raw input a card's preprocessing expects) and `WordPieceTokenizer` (BERT's tokenizer, as
@@ -69,7 +72,7 @@ __all__ = [
 ]
 
 PRE_OPS = ("scale", "normalize", "resize", "grayscale", "layout", "cast", "byte_sample")
-POST_OPS = ("softmax", "sigmoid", "topk", "threshold", "mean_pool", "l2_normalize")
+POST_OPS = ("softmax", "sigmoid", "topk", "threshold", "mean_pool", "l2_normalize", "decide")
 
 # What `cast` clips to before it converts.
 _INT_RANGES = {**{n: (int(np.iinfo(DTYPES[n].numpy).min), int(np.iinfo(DTYPES[n].numpy).max)) for n in INTS}, "bool": (0, 1)}
@@ -340,6 +343,7 @@ def postprocess(steps: Iterable[Mapping[str, Any]], y: Any, *, feeds: Mapping[st
     values = np.asarray(y, dtype=np.float64)
     top: list[list[dict[str, Any]]] | None = None
     mask: np.ndarray | None = None
+    decision: list[dict[str, Any]] | None = None
     for step in steps:
         op = step.get("op")
         if op == "softmax":
@@ -363,6 +367,8 @@ def postprocess(steps: Iterable[Mapping[str, Any]], y: Any, *, feeds: Mapping[st
                 top = [[entry for entry in row if entry["value"] >= limit] for row in top]
             else:
                 mask = (values >= limit).astype(np.float64)
+        elif op == "decide":
+            decision = decide(values, step, labels)
         else:
             raise ProcessingError(f"{op!r} is not a postprocessing op (one of {', '.join(POST_OPS)})")
     out: dict[str, Any] = {"values": values}
@@ -370,6 +376,29 @@ def postprocess(steps: Iterable[Mapping[str, Any]], y: Any, *, feeds: Mapping[st
         out["top"] = top
     if mask is not None:
         out["mask"] = mask
+    if decision is not None:
+        out["decision"] = decision
+    return out
+
+
+def decide(values: np.ndarray, step: Mapping[str, Any], labels: Sequence[str]) -> list[dict[str, Any]]:
+    """A classifier's own decision rule, per row (Magika's "high confidence" mode): the top label counts when its
+    score reaches its threshold (`thresholds[label]`, else `default`); otherwise the answer is `text_fallback` for a
+    label in `text_labels` and `fallback` for any other; `overwrite` then renames labels (e.g. randombytes -> unknown).
+    Each row gives {"label", "score", "model_label", "confident"}; ties go to the lower index, as topk."""
+    rows = values.reshape(-1, values.shape[-1]) if values.ndim else values.reshape(1, 1)
+    thresholds = {str(k): float(v) for k, v in dict(step.get("thresholds") or {}).items()}
+    overwrite = {str(k): str(v) for k, v in dict(step.get("overwrite") or {}).items()}
+    text_labels = set(map(str, step.get("text_labels") or ()))
+    default = float(step.get("default", 0.5))
+    out = []
+    for row, (best,) in zip(rows, topk(rows, 1)):
+        model_label = labels[best] if best < len(labels) else str(best)
+        score = float(row[best])
+        confident = score >= thresholds.get(model_label, default)
+        label = model_label if confident else str(step.get("text_fallback", step.get("fallback", "unknown"))) \
+            if model_label in text_labels else str(step.get("fallback", "unknown"))
+        out.append({"label": overwrite.get(label, label), "score": score, "model_label": model_label, "confident": confident})
     return out
 
 

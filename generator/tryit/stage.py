@@ -346,8 +346,12 @@ def prepare_tryit(entry: ModelEntry) -> TryIt:
     if scored.kind == "value":
         config["target_range"] = _target_range(entry, scored, evaluation)
     if model is not None:
+        variant = next((v.name for v in card.variants if model.filename.endswith(f".{v.name}.onnx")), None) \
+            if model is not entry.onnx else None
         config["model"] = {"url": model.url, "size": model.size, "sha256": model.sha256, "filename": model.filename,
-                           "size_text": human_size(model.size), "is_variant": model is not entry.onnx}
+                           "size_text": human_size(model.size), "is_variant": model is not entry.onnx, "variant": variant}
+        if card.browser is not None and card.browser.tolerance is not None:
+            config["engine_tolerance"] = card.browser.tolerance
         if tolerance is not None:
             config["tolerance"] = tolerance
     config["tryable"] = model is not None

@@ -156,12 +156,14 @@ def test_processing_js_reproduces_the_shared_vectors(page: Any, site_url: str, p
         const r = P.postprocess(c.steps, {data: c.input.data, shape: c.input.shape}, {labels: c.labels, feeds: feeds});
         return {values: {shape: r.values.shape, data: Array.from(r.values.data, Math.fround)},
                 top: r.top ? r.top.map(row => row.map(e => ({index: e.index, label: e.label}))) : null,
-                mask: r.mask ? Array.from(r.mask.data) : null};
+                mask: r.mask ? Array.from(r.mask.data) : null,
+                decision: r.decision ? r.decision.map(d => ({label: d.label, model_label: d.model_label, confident: d.confident})) : null};
     })""", _cases("postprocess"))
     for case, got in zip(_cases("postprocess"), post):
         assert got["values"] == case["expected"]["values"], case["name"]
         assert got["top"] == case["expected"].get("top"), case["name"]
         assert got["mask"] == case["expected"].get("mask"), case["name"]
+        assert got["decision"] == case["expected"].get("decision"), case["name"]
 
     capture = page.evaluate("""cases => cases.map(c => {
         const P = window.ModelshelfProcessing;

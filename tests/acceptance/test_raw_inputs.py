@@ -79,7 +79,7 @@ GOOD = {"modelshelf/digits-cnn": "image/seven-64x64-black-on-white.png", "snaker
 def runs(site_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
     """`modelshelf run MODEL bad... good` once per model."""
     env = {**os.environ, "MODELSHELF_SITE_URL": site_url,
-           "MODELSHELF_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "raw-inputs-cache")}
+           "MODELSHELF_HOME": str(tmp_path_factory.getbasetemp() / "raw-inputs-home")}
     out = {}
     for model in sorted({spec[0] for spec in RAW_FILE_KINDS.values()}):
         folder = tmp_path_factory.mktemp("raw-" + model.replace("/", "-"))

@@ -99,6 +99,12 @@ def _tolerance(entry: dict[str, Any]) -> float:
     return max(declared, default=DEFAULT_TOLERANCE)
 
 
+def _browser_tolerance(entry: dict[str, Any]) -> float:
+    """The model's tolerance, or the card's measured `browser.tolerance` (onnxruntime-web against onnxruntime) if larger."""
+    declared = (entry["card"].get("browser") or {}).get("tolerance")
+    return max(_tolerance(entry), float(declared or 0))
+
+
 # ---------------------------------------------------------------- the comparable part of an answer
 
 def _from_python(answer: dict[str, Any], scored: str) -> dict[str, Any]:
@@ -106,9 +112,9 @@ def _from_python(answer: dict[str, Any], scored: str) -> dict[str, Any]:
     if "probabilities" in post:
         return {"values": [float(v) for v in post["probabilities"]], "labels": None, "segments": post["segments"]}
     if "values" in post:
-        top = post.get("top")
-        return {"values": np.asarray(post["values"], dtype=np.float64).ravel().tolist(),
-                "labels": [row[0]["label"] if row else None for row in top] if top else None, "segments": None}
+        top, decision = post.get("top"), post.get("decision")
+        labels = [d["label"] for d in decision] if decision else [row[0]["label"] if row else None for row in top] if top else None
+        return {"values": np.asarray(post["values"], dtype=np.float64).ravel().tolist(), "labels": labels, "segments": None}
     return {"values": np.asarray(answer["outputs"][scored], dtype=np.float64).ravel().tolist(), "labels": None, "segments": None}
 
 
@@ -116,20 +122,25 @@ _BROWSER_ANSWER = """node => {
   const last = node.msTryit.last, scored = JSON.parse(node.getAttribute('data-config')).scored_output;
   if (last.extra && last.extra.audio) return {values: Array.from(last.extra.audio.probs), labels: null, segments: last.extra.audio.segments};
   if (last.post) return {values: Array.from(last.post.values.data),
-    labels: last.post.top ? last.post.top.map(r => (r.length ? r[0].label : null)) : null, segments: null};
+    labels: last.post.decision ? last.post.decision.map(d => d.label)
+      : last.post.top ? last.post.top.map(r => (r.length ? r[0].label : null)) : null, segments: null};
   return {values: Array.from(last.outputs[scored].data), labels: null, segments: null};
 }"""
 
 
-def _compare(model: str, name: str, answers: dict[str, dict[str, Any]], tolerance: float) -> float:
-    """Assert the four answers agree; the largest difference from the browser's."""
+def _compare(model: str, name: str, answers: dict[str, dict[str, Any]], tolerance: float, browser_tolerance: float) -> float:
+    """Assert the four answers agree (the three Python paths within `tolerance` of each other, the browser within
+    `browser_tolerance` of them); the largest difference from the browser's."""
     reference = answers["browser"]
     worst = 0.0
     for path, got in answers.items():
         where = f"{model} {name}: {path} vs browser"
         assert len(got["values"]) == len(reference["values"]), f"{where}: {len(got['values'])} values, not {len(reference['values'])}"
         diff = float(np.max(np.abs(np.subtract(got["values"], reference["values"])))) if got["values"] else 0.0
-        assert diff <= tolerance, f"{where}: max difference {diff:.3g} > tolerance {tolerance:g}"
+        assert diff <= browser_tolerance, f"{where}: max difference {diff:.3g} > tolerance {browser_tolerance:g}"
+        run = answers["modelshelf run"]["values"]
+        same = float(np.max(np.abs(np.subtract(got["values"], run)))) if run else 0.0
+        assert same <= tolerance, f"{model} {name}: {path} vs modelshelf run: max difference {same:.3g} > tolerance {tolerance:g}"
         if reference["labels"] is not None:
             assert got["labels"] == reference["labels"], f"{where}: labels {got['labels']} != {reference['labels']}"
         if reference["segments"] is not None:
@@ -150,9 +161,13 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def _cli(ref: str, files: list[Path], env: dict[str, str]) -> list[dict[str, Any]]:
-    result = subprocess.run([*_modelshelf_command(), "run", ref, *map(str, files)], capture_output=True, text=True,
-                            env=env, timeout=900)
+def _variant_args(variant: str | None) -> list[str]:
+    return ["--variant", variant] if variant else []
+
+
+def _cli(ref: str, files: list[Path], env: dict[str, str], variant: str | None) -> list[dict[str, Any]]:
+    result = subprocess.run([*_modelshelf_command(), "run", ref, *_variant_args(variant), *map(str, files)], capture_output=True,
+                            text=True, env=env, timeout=900)
     assert result.returncode == 0, f"modelshelf run {ref}: exit {result.returncode}\n{result.stderr[-3000:]}"
     answers = _json_lines(result.stdout)
     assert len(answers) == len(files), result.stderr[-2000:]
@@ -172,17 +187,19 @@ def _venv(requirements: Path, root: Path, venvs: dict[str, Path]) -> Path:
     return venvs[key]
 
 
-def _bundle(entry: dict[str, Any], built_site: Path, files: list[Path], root: Path, venvs: dict[str, Path]) -> list[dict[str, Any]]:
+def _bundle(entry: dict[str, Any], built_site: Path, files: list[Path], root: Path, venvs: dict[str, Path],
+            variant: str | None) -> list[dict[str, Any]]:
     bundle = next(f for f in entry["files"] if f["kind"] == "bundle")
     folder = root / f"bundle-{entry['id'].replace('/', '-')}"
     with zipfile.ZipFile(built_site / bundle["url"]) as zf:
         zf.extractall(folder)
     (inner,) = [p for p in folder.iterdir() if p.is_dir()]
-    onnx = next(f for f in entry["files"] if f["kind"] == "onnx")
-    if not (inner / onnx["name"]).is_file():  # a large model is fetched beside the bundle, as its README says
-        shutil.copyfile(built_site / onnx["url"], inner / onnx["name"])
+    for onnx in (f for f in entry["files"] if f["kind"] == "onnx"):
+        if not (inner / onnx["name"]).is_file():  # a large model (or a variant) is fetched beside the bundle, as its README says
+            shutil.copyfile(built_site / onnx["url"], inner / onnx["name"])
     venv = _venv(inner / "requirements.txt", root, venvs)
-    result = subprocess.run([str(venv / "bin" / "python"), "predict.py", *map(str, files)], cwd=inner, capture_output=True,
+    result = subprocess.run([str(venv / "bin" / "python"), "predict.py", *_variant_args(variant), *map(str, files)], cwd=inner,
+                            capture_output=True,
                             text=True, timeout=900, env={"PATH": os.environ.get("PATH", ""), "HOME": str(root)})
     assert result.returncode == 0, f"predict.py of {entry['id']}: exit {result.returncode}\n{result.stderr[-3000:]}"
     answers = _json_lines(result.stdout)
@@ -190,10 +207,10 @@ def _bundle(entry: dict[str, Any], built_site: Path, files: list[Path], root: Pa
     return answers
 
 
-def _served(ref: str, files: list[Path], env: dict[str, str], root: Path) -> list[dict[str, Any]]:
+def _served(ref: str, files: list[Path], env: dict[str, str], root: Path, variant: str | None) -> list[dict[str, Any]]:
     port = _free_port()
     log = (root / f"serve-{port}.log").open("w")
-    proc = subprocess.Popen([*_modelshelf_command(), "serve", ref, "--port", str(port)], env=env, stdout=log,
+    proc = subprocess.Popen([*_modelshelf_command(), "serve", ref, "--port", str(port), *_variant_args(variant)], env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -223,10 +240,11 @@ def _served(ref: str, files: list[Path], env: dict[str, str], root: Path) -> lis
         log.close()
 
 
-def _browser(page: Any, site_url: str, entry: dict[str, Any], files: list[Path]) -> tuple[list[dict[str, Any]], str]:
-    """The panel's answers, and the name of the output it scores."""
+def _browser(page: Any, site_url: str, entry: dict[str, Any], files: list[Path]) -> tuple[list[dict[str, Any]], str, str | None]:
+    """The panel's answers, the name of the output it scores, and the variant it runs (None: the main file)."""
     page.goto(f"{site_url}{entry['page']}")
-    scored = json.loads(page.get_attribute("#ms-tryit", "data-config") or "{}")["scored_output"]
+    config = json.loads(page.get_attribute("#ms-tryit", "data-config") or "{}")
+    scored, variant = config["scored_output"], config["model"].get("variant")
     panel = page.locator("#ms-tryit")
     page.locator(".ms-tryit__open").click()
     expect(panel).to_have_attribute("data-runs", re.compile(r"^[1-9]"), timeout=60_000)  # the first prediction is shown
@@ -240,7 +258,7 @@ def _browser(page: Any, site_url: str, entry: dict[str, Any], files: list[Path])
         error = page.locator(".ms-tryit__error")
         assert error.is_hidden(), f"{entry['id']} {path.name}: the panel says {error.text_content()}"
         answers.append(page.eval_on_selector("#ms-tryit", _BROWSER_ANSWER))
-    return answers, scored
+    return answers, scored, variant
 
 
 # ---------------------------------------------------------------- the test
@@ -267,23 +285,26 @@ def test_every_raw_file_gets_the_same_answer_four_ways(model: str, built_site: P
     ref = f"{entry['id']}@{entry['version']}"
     root = tmp_path_factory.mktemp("same-answer")
     paths = [RAW / f["path"] for f in corpus]
-    env = {**os.environ, "MODELSHELF_SITE_URL": site_url, "MODELSHELF_CACHE_DIR": str(tmp_path_factory.getbasetemp() / "client-cache")}
-    browser, scored = _browser(page, site_url, entry, paths)
+    env = {**os.environ, "MODELSHELF_SITE_URL": site_url, "MODELSHELF_HOME": str(tmp_path_factory.getbasetemp() / "client-home")}
+    # A model too large for a browser is tried through a variant (e.g. int8): the other paths run the same variant.
+    browser, scored, variant = _browser(page, site_url, entry, paths)
     by_path = {
         "browser": browser,
-        "modelshelf run": [_from_python(a, scored) for a in _cli(ref, paths, env)],
-        "bundle predict.py": [_from_python(a, scored) for a in _bundle(entry, built_site, paths, root, venvs)],
-        "modelshelf serve": [_from_python(a, scored) for a in _served(ref, paths, env, root)],
+        "modelshelf run": [_from_python(a, scored) for a in _cli(ref, paths, env, variant)],
+        "bundle predict.py": [_from_python(a, scored) for a in _bundle(entry, built_site, paths, root, venvs, variant)],
+        "modelshelf serve": [_from_python(a, scored) for a in _served(ref, paths, env, root, variant)],
     }
-    tolerance = _tolerance(entry)
+    tolerance, browser_tolerance = _tolerance(entry), _browser_tolerance(entry)
     worst: dict[str, float] = {}
     for i, f in enumerate(corpus):
         answers = {path: got[i] for path, got in by_path.items()}
-        worst[f["kind"]] = max(worst.get(f["kind"], 0.0), _compare(model, f["path"], answers, tolerance))
-    _WORST[ref] = {"files": len(corpus), "tolerance": tolerance, "worst_by_kind": worst}
+        worst[f["kind"]] = max(worst.get(f["kind"], 0.0), _compare(model, f["path"], answers, tolerance, browser_tolerance))
+    _WORST[ref] = {"files": len(corpus), "tolerance": tolerance, "browser_tolerance": browser_tolerance, "variant": variant,
+                   "worst_by_kind": worst}
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(REPORT.read_text(encoding="utf-8")) if REPORT.is_file() else {}
     data[ref] = _WORST[ref]
     REPORT.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    _say(request.config, f"\nsame answer, {ref}: {len(corpus)} files x 4 paths, worst difference " +
-         ", ".join(f"{k} {v:.2g}" for k, v in sorted(worst.items())) + f" (tolerance {tolerance:g})")
+    _say(request.config, f"\nsame answer, {ref}{' --variant ' + variant if variant else ''}: {len(corpus)} files x 4 paths, "
+         "worst difference from the browser " + ", ".join(f"{k} {v:.2g}" for k, v in sorted(worst.items()))
+         + f" (tolerance {tolerance:g}" + (f", browser {browser_tolerance:g}" if browser_tolerance != tolerance else "") + ")")

@@ -50,6 +50,8 @@ def test_postprocessing_reproduces_the_shared_vectors(case: dict) -> None:
         assert [[{"index": e["index"], "label": e["label"]} for e in row] for row in res["top"]] == case["expected"]["top"]
     if "mask" in case["expected"]:
         assert res["mask"].ravel().tolist() == case["expected"]["mask"]
+    if "decision" in case["expected"]:
+        assert [{k: d[k] for k in ("label", "model_label", "confident")} for d in res["decision"]] == case["expected"]["decision"]
 
 
 def _rgba(case: dict) -> np.ndarray:

@@ -14,7 +14,7 @@
   "use strict";
 
   var PRE_OPS = ["scale", "normalize", "resize", "grayscale", "layout", "cast", "byte_sample"];
-  var POST_OPS = ["softmax", "sigmoid", "topk", "threshold", "mean_pool", "l2_normalize"];
+  var POST_OPS = ["softmax", "sigmoid", "topk", "threshold", "mean_pool", "l2_normalize", "decide"];
   var INT_RANGES = {
     int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], int32: [-2147483648, 2147483647],
     int64: [-9223372036854775808, 9223372036854775807], bool: [0, 1]
@@ -361,7 +361,7 @@
     options = options || {};
     var labels = options.labels || [], feeds = options.feeds || {};
     var values = y.data ? tensor(y.data, y.shape) : fromNested(y);
-    var top = null, mask = null;
+    var top = null, mask = null, decision = null;
     (steps || []).forEach(function (step) {
       var op = step.op;
       if (op === "softmax") values = softmax(values);
@@ -386,6 +386,8 @@
           for (var k = 0; k < md.length; k++) md[k] = values.data[k] >= limit ? 1 : 0;
           mask = { data: md, shape: values.shape.slice() };
         }
+      } else if (op === "decide") {
+        decision = decide(values, step, labels);
       } else {
         throw ProcessingError(JSON.stringify(op) + " is not a postprocessing op (one of " + POST_OPS.join(", ") + ")");
       }
@@ -393,7 +395,25 @@
     var out = { values: values };
     if (top) out.top = top;
     if (mask) out.mask = mask;
+    if (decision) out.decision = decision;
     return out;
+  }
+
+  /* The classifier's own decision rule per row (Python: processing.decide). */
+  function decide(values, step, labels) {
+    var thresholds = step.thresholds || {}, overwrite = step.overwrite || {}, textLabels = step.text_labels || [];
+    var fallback = step.fallback === undefined ? "unknown" : String(step.fallback);
+    var textFallback = step.text_fallback === undefined ? fallback : String(step.text_fallback);
+    var byDefault = step["default"] === undefined ? 0.5 : Number(step["default"]);
+    var r = lastAxisRows(values);
+    return topk(values, 1).map(function (idx, row) {
+      var best = idx[0], modelLabel = best < labels.length ? labels[best] : String(best), score = values.data[row * r.n + best];
+      var need = Object.prototype.hasOwnProperty.call(thresholds, modelLabel) ? Number(thresholds[modelLabel]) : byDefault;
+      var confident = score >= need;
+      var label = confident ? modelLabel : (textLabels.indexOf(modelLabel) >= 0 ? textFallback : fallback);
+      if (Object.prototype.hasOwnProperty.call(overwrite, label)) label = String(overwrite[label]);
+      return { label: label, score: score, model_label: modelLabel, confident: confident };
+    });
   }
 
   /* ---- images from a canvas or a file ---------------------------------------------- */

@@ -62,11 +62,19 @@ function renderScores(panel, box, last) {
   for (const e of post.top ? post.top[0] : [{ index: order[0] }]) topSet[e.index] = true;
   const labelOutput = cfg.outputs.filter((t) => t.kind === "label")[0];
   const predicted = labelOutput && last.outputs[labelOutput.name] ? last.outputs[labelOutput.name].data[0] : order[0];
+  const decision = post.decision && post.decision[0];
   box.appendChild(el("p", { class: "ms-tryit__headline" }, [
     el("span", { class: "ms-tryit__kicker", text: "Prediction" }),
-    el("strong", { class: "ms-tryit__label", "data-label-index": predicted, text: labelOf(cfg, predicted) }),
+    decision
+      ? el("strong", { class: "ms-tryit__label", "data-label": decision.label, text: decision.label })
+      : el("strong", { class: "ms-tryit__label", "data-label-index": predicted, text: labelOf(cfg, predicted) }),
     el("span", { class: "ms-tryit__confidence", text: probabilities ? pct(values[predicted]) : "score " + fmt(values[predicted]) })
   ]));
+  if (decision && !decision.confident) {
+    // The card's decision rule (e.g. Magika's per-type thresholds) did not accept the top label.
+    box.appendChild(el("p", { class: "ms-note", text: "The top label, " + decision.model_label + ", is under the score the model's " +
+      "own rule needs for it, so the answer is " + decision.label + ", as the deploy bundle and `modelshelf run` say." }));
+  }
   let max = -Infinity, min = Infinity;
   for (let j = 0; j < n; j++) { max = Math.max(max, values[j]); min = Math.min(min, values[j]); }
   const list = el("ol", { class: "ms-bars", "aria-label": "Scores of every class" });
