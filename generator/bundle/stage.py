@@ -38,7 +38,7 @@ from modelshelf.catalog import runtime
 from modelshelf.generator.lock.lockfile import Lock
 from modelshelf.generator.lock.stage import LockedBytesMissing, pin_published
 from modelshelf.generator.lock.store import Store
-from modelshelf.generator.enrich.stage import Artifact, ModelEntry, artifact_for, sha256_file
+from modelshelf.generator.enrich.stage import Artifact, ModelEntry, artifact_for, sha256_file, snippet_plan
 from modelshelf.generator.errors import BuildError
 
 log = logging.getLogger(__name__)
@@ -176,8 +176,10 @@ def bundle_members(entry: ModelEntry, catalog_entry: dict[str, Any], site_url: s
     if tokenizer:  # the vocabulary travels with the model: predict.py tokenises text as the page does
         vocab = next(a for a in entry.all_files if a.filename == tokenizer["vocab_file"])
         members.append(Member(vocab.filename, source=vocab.local, sha256=vocab.sha256))
-    sums = "".join(f"{m.sha256}  {m.name}\n" for m in sorted(members + ([] if embed else [
-        Member(entry.onnx.filename, sha256=entry.onnx.sha256)]), key=lambda m: m.name))
+    # The model file (when not embedded) and the variants' files are listed too: predict.py checks them once fetched.
+    outside = ([] if embed else [Member(entry.onnx.filename, sha256=entry.onnx.sha256)]) + [
+        Member(v["file"], sha256=v["sha256"]) for v in config["variants"].values()]
+    sums = "".join(f"{m.sha256}  {m.name}\n" for m in sorted(members + outside, key=lambda m: m.name))
     members.append(text("SHA256SUMS", sums))
     return folder, sorted(members, key=lambda m: m.name)
 
@@ -233,30 +235,37 @@ class Deploy:
 
 def deploy_context(entry: ModelEntry, bundle: Artifact, site_url: str) -> Deploy:
     """What the model page's Deploy section prints: the bundle, and the commands that use it or the client."""
+    from modelshelf.generator.render.escape import shell_word, url_for_shell
     from modelshelf.generator.render.pages import fence
 
     card, site = entry.card, site_url.rstrip("/")
     folder = f"{card.short_name}-{card.version}"
     ref = f"{card.id}@{card.version}"
-    first_example = "examples/1.json" if card.examples else "input.json"
+    plan = snippet_plan(card)
+    bundle_url = bundle.url if bundle.hosted else f"{site}/{bundle.url}"
     bundle_commands = "\n".join([
-        f"curl -fLO {site}/{bundle.url}",
-        f"echo '{bundle.sha256}  {bundle.filename}' | sha256sum -c -",
-        f"unzip {bundle.filename} && cd {folder}",
+        f"curl -fLO {url_for_shell(bundle_url)}",
+        f"echo {shell_word(f'{bundle.sha256}  {bundle.filename}')} | sha256sum -c -",
+        f"unzip {shell_word(bundle.filename)} && cd {shell_word(folder)}",
         "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt",
-        f".venv/bin/python predict.py {first_example}",
+        f"# ../{plan.file}: {plan.file_note}",
+        f".venv/bin/python predict.py ../{plan.file}",
     ])
     client_commands = "\n".join([
-        f"export MODELSHELF_SITE_URL={site}/",
-        f"modelshelf pull {ref}            # verified, cached in ~/.cache/modelshelf",
-        f"modelshelf run {ref} input.json  # or a .csv file",
-        f"modelshelf serve {ref} --port 8080",
+        f"export MODELSHELF_SITE_URL={url_for_shell(site + '/')}",
+        f"modelshelf pull {shell_word(ref)}  # verified, cached in ~/.cache/modelshelf",
+        f"modelshelf run {shell_word(ref)} {plan.file}  # {plan.file_note}",
+        f"modelshelf serve {shell_word(ref)} --port 8080",
     ])
     python = "\n".join([
+        "from pathlib import Path",
+        "",
         "from modelshelf.catalog import client",
         "",
-        f"path = client.pull({ref!r}, base_url={site + '/'!r})",
-        f"session = client.session({ref!r}, base_url={site + '/'!r})  # onnxruntime.InferenceSession",
+        f"model = client.load({ref!r}, base_url={site + '/'!r})  # pulled, verified, cached",
+        f"answer = model.predict_file(Path({plan.file!r}))  # {plan.file_note}",
+        "print(answer)",
+        f"session = client.session({ref!r}, base_url={site + '/'!r})  # or the onnxruntime.InferenceSession itself",
     ])
     return Deploy(bundle=bundle, folder=folder, bundle_fence=fence(bundle_commands, "sh"),
                   client_fence=fence(client_commands, "sh"), python_fence=fence(python, "python"))

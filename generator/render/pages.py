@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from modelshelf.catalog.validate import card_schema, spdx_ids, tasks
 
-from modelshelf.generator.enrich.stage import ModelEntry
+from modelshelf.generator.enrich.stage import ModelEntry, snippet_plan
 from modelshelf.generator.render.escape import finalize, one_line, web_url
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,11 @@ def fence(code: str, lang: str) -> Markup:
     return Markup(f"{ticks} {lang}\n{code}\n{ticks}")
 
 
+def snippet(code: str, lang: str, kind: str) -> Markup:
+    """A "Use it" snippet: a fence whose block gets the class `ms-snippet-<kind>`, which tests find, copy and run."""
+    return fence(code, f"{{ .{lang} .ms-snippet-{kind} }}")
+
+
 def inline_code(text: str) -> Markup:
     """Escape trusted reference text and turn `backticks` into <code> (for prose inside raw HTML blocks)."""
     escaped = str(Markup.escape(text))
@@ -108,8 +113,9 @@ def render_model(env: jinja2.Environment, entry: ModelEntry) -> str:
         entry=entry, card=card, root=root, task_title=entry.task_title, onnx=entry.onnx, license_text=_license_text(entry),
         onnx_href=files[0]["href"], card_href=files[1]["href"], description_html=Markup(entry.description_html),
         signature=entry.signature, signature_from_card=entry.signature_from_card, io_rows=io_rows, files=files,
-        examples=examples, steps=steps, shell_fence=fence(entry.shell_snippet, "sh"),
-        python_fence=fence(entry.python_snippet, "python"),
+        examples=examples, steps=steps, raw_file=snippet_plan(card).file,
+        python_fence=snippet(entry.python_snippet, "python", "python"), cli_fence=snippet(entry.cli_snippet, "sh", "cli"),
+        shell_fence=snippet(entry.shell_snippet, "sh", "curl"), js_fence=snippet(entry.js_snippet, "js", "js"),
     )
 
 
