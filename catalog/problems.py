@@ -38,25 +38,70 @@ class Problem:
     path: str
     message: str
     hint: str = ""
+    # "error" fails validate and the build; "warning" (almost certainly a mistake, e.g. scaffold placeholder text)
+    # is reported and fails only `modelshelf validate --strict`.
+    severity: str = "error"
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity == "warning"
 
     def format_text(self) -> str:
-        head = f"{self.file}:{self.line}:{self.col}: {self.path}: {self.message}"
+        level = "warning: " if self.is_warning else ""
+        head = f"{self.file}:{self.line}:{self.col}: {level}{self.path}: {self.message}"
         return head + (f"\n  hint: {self.hint}" if self.hint else "")
 
+    def format_github(self) -> str:
+        """A GitHub Actions workflow command: an annotation on this line of the file in a pull request."""
+        props = ",".join(f"{k}={_escape_property(str(v))}" for k, v in
+                         (("file", self.file), ("line", self.line), ("col", self.col), ("title", f"modelshelf: {self.path}")))
+        text = self.message + (f"\nhint: {self.hint}" if self.hint else "")
+        return f"::{self.severity} {props}::{_escape_data(text)}"
+
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        del data["severity"]  # the JSON report keeps errors and warnings in separate lists
+        return data
+
+
+def warning(problem: Problem) -> Problem:
+    """The same problem as a warning."""
+    return Problem(problem.file, problem.line, problem.col, problem.path, problem.message, problem.hint, "warning")
+
+
+# GitHub's escaping of workflow commands (actions/toolkit, core/src/command.ts): data escapes % CR LF,
+# a property also , and : (they separate properties and end the property list).
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 def format_problems(problems: Iterable[Problem], fmt: str = "text") -> str:
-    """Render problems for people (`text`) or programs (`json`)."""
-    items = sorted(problems)
+    """Render problems for people (`text`), programs (`json`) or GitHub Actions annotations (`github`).
+
+    Warnings (severity "warning") are marked as such: `warning:` before the JSON path in text, a separate
+    `warnings` list in JSON, `::warning` in GitHub's format.
+    """
+    items = sorted(problems, key=lambda p: (p.file, p.line, p.col, p.path, p.message, p.hint))
+    errors = [p for p in items if not p.is_warning]
+    warnings = [p for p in items if p.is_warning]
     if fmt == "json":
-        return json.dumps({"problems": [p.to_dict() for p in items], "count": len(items)}, indent=2)
-    lines = [p.format_text() for p in items]
-    noun = "problem" if len(items) == 1 else "problems"
-    files = len({p.file for p in items})
-    lines.append(f"{len(items)} {noun} in {files} file{'s' if files != 1 else ''}")
-    return "\n".join(lines)
+        return json.dumps({"problems": [p.to_dict() for p in errors], "count": len(errors),
+                           "warnings": [p.to_dict() for p in warnings], "warning_count": len(warnings)}, indent=2)
+    # The last line counts the errors as it always has; warnings get their own line before it (alone if no errors).
+    tally = [f"{_count(len(warnings), 'warning')} in {_count(len({p.file for p in warnings}), 'file')}"] if warnings else []
+    if errors or not warnings:
+        tally.append(f"{_count(len(errors), 'problem')} in {_count(len({p.file for p in errors}), 'file')}")
+    if fmt == "github":
+        return "\n".join([p.format_github() for p in items] + tally)
+    return "\n".join([p.format_text() for p in items] + tally)
 
 
 class CardReporter:

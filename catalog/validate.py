@@ -23,7 +23,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from modelshelf.catalog import DATA_DIR, SCHEMA_PATH
 from modelshelf.catalog.loader import Document, Position, load_yaml_file
-from modelshelf.catalog.problems import CardReporter, PathPart, Problem, closest
+from modelshelf.catalog.problems import CardReporter, PathPart, Problem, closest, warning
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ STEP_PARAMS: dict[str, tuple[set[str], set[str]]] = {
     "mean_pool": ({"mask"}, set()),
     "l2_normalize": (set(), set()),
     "byte_sample": ({"begin", "end"}, {"block", "padding", "strip"}),
+    "decide": (set(), {"default", "thresholds", "overwrite", "fallback", "text_fallback", "text_labels"}),
 }
 
 _UNSAFE_TAGS = {"script", "iframe", "frame", "frameset", "object", "embed", "applet", "style", "link", "meta",
@@ -274,7 +275,9 @@ def _semantic_problems(rep: CardReporter, doc: Document, card_path: Path, expect
 
     task = data.get("task")
     if isinstance(task, str) and task not in task_ids():
-        guess = closest(task, task_ids())
+        # A task for the card's kind of input first: `classification` on a tabular card means tabular-classification.
+        kinds = input_kinds(data)
+        guess = closest(task, [t["id"] for t in tasks() if t["input"] in kinds]) or closest(task, task_ids())
         rep.add(("task",), f"{task!r} is not a known task",
                 f"did you mean {guess!r}?" if guess else "use one of: " + ", ".join(task_ids()))
 
@@ -463,6 +466,105 @@ def _display(path: Path) -> str:
         return os.path.relpath(path)
     except ValueError:
         return str(path)
+
+
+# ---------------------------------------------------------------- warnings
+
+# Text that `modelshelf new` (generator/scaffold.py) writes for the contributor to replace: field -> placeholder.
+# The scaffold builds its card from these, so a placeholder left in a card is always recognised.
+SCAFFOLD_SUMMARY = "One sentence that says what the model does and for whom."
+SCAFFOLD_DESCRIPTION = "What the model is, how it was trained, what it is good and bad at."
+SCAFFOLD_AUTHOR = "Your Name"
+
+# Input kinds a task of each family also takes besides its own (tasks.yaml `input`): a tensor is any kind, and an
+# image model may take its pixels as a row of numbers (modelshelf/digits-logreg-pipeline reads 8x8 digits as 64 features).
+_ALSO_TAKES = {"image": {"tabular"}}
+
+
+def input_kinds(data: dict[str, Any]) -> set[str]:
+    """The `kind`s the card's inputs declare."""
+    return {t["kind"] for t in data.get("inputs") or [] if isinstance(t, dict) and isinstance(t.get("kind"), str)}
+
+
+def _placeholder_warnings(rep: CardReporter, data: dict[str, Any]) -> None:
+    hint = "replace the text `modelshelf new` wrote with your own: the site publishes it as it is"
+    for field, placeholder in (("summary", SCAFFOLD_SUMMARY), ("description", SCAFFOLD_DESCRIPTION)):
+        value = data.get(field)
+        if isinstance(value, str) and placeholder.lower() in " ".join(value.split()).lower():
+            rep.add((field,), f"{field} still holds the placeholder {placeholder!r} from `modelshelf new`", hint)
+    for i, author in enumerate(data.get("authors") or []):
+        name = author.get("name") if isinstance(author, dict) else None
+        if isinstance(name, str) and " ".join(name.split()).lower() == SCAFFOLD_AUTHOR.lower():
+            rep.add(("authors", i, "name"), f"author {name!r} is the placeholder from `modelshelf new`",
+                    "put the name of the person or organisation that made the model")
+
+
+def _task_family_warnings(rep: CardReporter, data: dict[str, Any]) -> None:
+    """A known task whose family (the input it is for) fits none of the card's inputs: the try-it widget and the
+    task page would be wrong (`task: text-classification` on a tabular card)."""
+    task = data.get("task")
+    by_id = {t["id"]: t for t in tasks()}
+    kinds = input_kinds(data) - {"tensor"}
+    if not isinstance(task, str) or task not in by_id or not kinds:
+        return
+    family = by_id[task]["input"]
+    if family in kinds or kinds & _ALSO_TAKES.get(family, set()):
+        return
+    shown = ", ".join(sorted(kinds))
+    fitting = [t["id"] for t in tasks() if t["input"] in kinds]
+    if not fitting:
+        return
+    guess = closest(task, fitting) or fitting[0]
+    rep.add(("task",), f"task {task!r} is for {family} input, but the card's inputs are {shown}",
+            f"did you mean {guess!r}? tasks for {shown} input: {', '.join(fitting)}")
+
+
+def card_warnings(doc: Document, card_path: Path | None = None) -> list[Problem]:
+    """What does not stop a build but is almost certainly a mistake (scaffold placeholders, a task of the wrong
+    family), as warnings: `modelshelf validate` shows them and fails on them only with --strict."""
+    rep = CardReporter(doc, card_path or doc.file)
+    if isinstance(doc.data, dict):
+        _placeholder_warnings(rep, doc.data)
+        _task_family_warnings(rep, doc.data)
+    return [warning(p) for p in dict.fromkeys(rep.items)]
+
+
+ZIPMAP_HINT = ('convert the classifier with ZipMap off: to_onnx(model, X, options={id(model): {"zipmap": False}}) '
+               '(or options={"zipmap": False}) in skl2onnx; the outputs are then plain tensors named label and probabilities')
+
+
+def zipmap_outputs(onnx_path: Path) -> list[str]:
+    """The graph outputs that are a sequence of maps (skl2onnx's ZipMap, on by default for classifiers)."""
+    import onnx  # only when a card's ONNX file is at hand (`modelshelf validate`); cards alone need no onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    return [o.name for o in graph.output if o.type.WhichOneof("value") == "sequence_type"
+            and o.type.sequence_type.elem_type.WhichOneof("value") == "map_type"]
+
+
+def explain_zipmap(problems: list[Problem], doc: Document | None, card_file: str, onnx_path: Path) -> list[Problem]:
+    """The problems found checking one card against its ONNX file, with those about its outputs replaced by one that
+    names the cause when the file has a ZipMap output: renaming outputs and setting dtypes cannot fix that card."""
+    names = zipmap_outputs(onnx_path)
+    if not names:
+        return problems
+    rep = CardReporter(doc, card_file)
+    shown = ", ".join(repr(n) for n in names)
+    rep.add(("outputs",), f"the ONNX graph's output {shown} is a sequence of maps (skl2onnx's ZipMap), not a tensor: "
+            "neither a card nor onnxruntime-web in the browser can read it", ZIPMAP_HINT)
+    return [p for p in problems if not (p.file == card_file and p.path.startswith("$.outputs"))] + rep.items
+
+
+def lint_cards(card_paths: list[Path]) -> list[Problem]:
+    """The warnings of every card that loads (a card that does not load has errors to fix first)."""
+    found: list[Problem] = []
+    for card_path in card_paths:
+        if card_path.is_symlink():
+            continue
+        doc, _ = load_yaml_file(card_path, _display(card_path))
+        if doc is not None:
+            found.extend(card_warnings(doc, card_path))
+    return found
 
 
 # ---------------------------------------------------------------- entry points

@@ -10,11 +10,16 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from modelshelf.catalog.client import cli as client_cli
-from modelshelf.catalog.problems import format_problems
+from modelshelf.catalog.problems import Problem, format_problems
+
+if TYPE_CHECKING:
+    from modelshelf.catalog.catalog import LoadResult
+    from modelshelf.generator.lock.lockfile import Lock
 
 # Top-level modules of the `build` extra (pyproject.toml) that the build's commands import.
 BUILD_MODULES = ("mkdocs", "material", "jsonschema", "nh3", "markdown", "jinja2", "lunr", "onnx", "packaging")
@@ -63,27 +68,35 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text for people, json for programs.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text", show_default=True,
+              help="text for people, json for programs, github for GitHub Actions annotations "
+                   "(::error/::warning workflow commands that mark the card's lines in a pull request).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Where recipe outputs and smoke runs are cached (default: $MODELSHELF_BUILD_CACHE, else .modelshelf/cache).")
 @click.option("--cards-only", is_flag=True, help="Check the cards alone, not against their ONNX files.")
-def validate(paths: tuple[Path, ...], fmt: str, cache_dir: Path | None, cards_only: bool) -> None:
+@click.option("--strict", is_flag=True, help="Fail on warnings too (placeholder text from `modelshelf new`, a task "
+              "of the wrong family), as the pull-request check does.")
+def validate(paths: tuple[Path, ...], fmt: str, cache_dir: Path | None, cards_only: bool, strict: bool) -> None:
     """Check model cards and report every problem with file:line:col.
 
     PATHS are card files or folders searched for card.yaml (default: models). Besides the card
     itself, every card whose ONNX file is at hand (committed, in the recipe cache or the store, or
     downloaded) is checked against it: the safety checks, the signature, and every example run on
     the file. The output says which cards were checked against their file and which were skipped
-    (a recipe not run yet: `modelshelf export` or a build runs it). Exits 1 if any card has a problem.
+    (a recipe not run yet: `modelshelf export` or a build runs it). Warnings (text `modelshelf new`
+    wrote that is still there, a task for another kind of input) are shown but fail only with
+    --strict. Exits 1 if any card has a problem.
     """
     _require_build_tools("validate")
-    from modelshelf.catalog.catalog import load_catalog
+    from modelshelf.catalog.catalog import find_cards, load_catalog
+    from modelshelf.catalog.validate import lint_cards
 
     root = Path("models") if Path("models").is_dir() else None
-    result = load_catalog(list(paths) or [Path("models")], root=root)
+    targets = list(paths) or [Path("models")]
+    result = load_catalog(targets, root=root)
+    warnings = lint_cards(find_cards(targets, root)[0])
     if result.problems:
-        click.echo(format_problems(result.problems, fmt))
+        click.echo(format_problems(result.problems + warnings, fmt))
         sys.exit(1)
     checked: list[str] = []
     skipped: dict[str, str] = {}
@@ -96,21 +109,47 @@ def validate(paths: tuple[Path, ...], fmt: str, cache_dir: Path | None, cards_on
             lock = read_lock(Path(LOCK_NAME))
         except LockInvalid:
             lock = None  # the build reports an unreadable lock; validate checks what it can
-        at_hand = check_at_hand(result.cards, result.documents, cache_dir=cache_dir or default_cache_dir(Path.cwd()),
-                                lock=lock, store_dir=Path("store"))
-        if at_hand.problems:
-            click.echo(format_problems(sorted(at_hand.problems), fmt))
+        cache = cache_dir or default_cache_dir(Path.cwd())
+        at_hand = check_at_hand(result.cards, result.documents, cache_dir=cache, lock=lock, store_dir=Path("store"))
+        problems = _explain_pitfalls(at_hand.problems, result, cache, lock)
+        if problems:
+            click.echo(format_problems(sorted(problems) + warnings, fmt))
             sys.exit(1)
         checked, skipped = at_hand.checked, at_hand.skipped
     if fmt == "json":
-        click.echo(format_problems([], "json"))
-        return
+        click.echo(format_problems(warnings, "json"))
+        sys.exit(1 if strict and warnings else 0)
+    if warnings:
+        click.echo(format_problems(warnings, fmt))
     n = len(result.cards)
-    click.echo(f"{n} card{'s' if n != 1 else ''} valid")
+    click.echo(f"{n} card{'s' if n != 1 else ''} valid" + (f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})"
+                                                           if warnings else ""))
     if not cards_only:
         click.echo(f"  checked against their ONNX file (signature, examples): {len(checked)}")
         for ref, why in sorted(skipped.items()):
             click.echo(f"  not checked against a file: {ref}: {why} (`modelshelf export` or a build runs it)")
+    if strict and warnings:
+        click.echo("--strict: the warnings above fail the check; fix them (or run without --strict)", err=True)
+        sys.exit(1)
+
+
+def _explain_pitfalls(problems: list[Problem], result: LoadResult, cache_dir: Path, lock: Lock | None) -> list[Problem]:
+    """Problems against ONNX files, with the misleading ones of a known pitfall replaced by one that names it:
+    a classifier converted with skl2onnx's ZipMap on fails on its outputs' names, then dtypes, never on the cause."""
+    from modelshelf.catalog.validate import explain_zipmap
+    from modelshelf.generator.enrich.recipes import tool_versions
+    from modelshelf.generator.export.at_hand import _file_at_hand
+
+    versions = tool_versions()
+    for card in result.cards:
+        doc = result.documents.get(card.ref)
+        card_file = doc.file if doc is not None else str(card.card_path)
+        if not any(p.file == card_file and p.path.startswith("$.outputs") for p in problems):
+            continue
+        path, _ = _file_at_hand(card, cache_dir, lock, Path("store"), versions)
+        if path is not None:
+            problems = explain_zipmap(problems, doc, card_file, path)
+    return problems
 
 
 @main.command()
@@ -330,13 +369,16 @@ def export_hf(model_ref: str, site_dir: Path | None, catalog_path: Path | None, 
               help="Without a model: IP:PORT to serve the site on.")
 @click.option("--no-livereload", is_flag=True, help="Without a model: do not rebuild when cards change.")
 @client_cli.serve_options(prefix="With a model: ")
+@client_cli.variant_option
 @client_cli.client_options
 def serve(model_ref: str | None, config_file: Path, dev_addr: str, no_livereload: bool, host: str, port: int, max_body: int,
-          max_in_flight: int | None, workers: int, timeout: float, max_memory: int, in_process: bool, site_url: str | None,
-          offline: bool, cache_dir: Path | None) -> None:
+          max_in_flight: int | None, workers: int, timeout: float, max_memory: int, in_process: bool, variant: str | None,
+          site_url: str | None, offline: bool, cache_dir: Path | None) -> None:
     """Serve the site, or with ORG/NAME one model's predictions over HTTP.
 
-    Without a model: build the site and serve it on 127.0.0.1, rebuilding when a card changes.
+    Without a model: build the site and serve it on 127.0.0.1, rebuilding when a card changes (open
+    pages reload by themselves). While a build fails, every page shows an error page (HTTP 500) that
+    lists each problem with its file, line, column, field and hint, until the card is fixed.
 
     With a model (`modelshelf serve ORG/NAME --port N`): pull and verify it, then answer
     POST /v1/predict with a JSON API (GET /openapi.json describes it; GET /healthz and /readyz for
@@ -349,7 +391,7 @@ def serve(model_ref: str | None, config_file: Path, dev_addr: str, no_livereload
     if model_ref is not None:
         client_cli.serve_model(model_ref, host=host, port=port, max_body=max_body, max_in_flight=max_in_flight,
                                workers=workers, timeout=timeout, max_memory=max_memory, in_process=in_process,
-                               site_url=site_url, offline=offline, cache_dir=cache_dir)
+                               site_url=site_url, offline=offline, cache_dir=cache_dir, variant=variant)
         return
     _require_build_tools("serve")
     from modelshelf.generator.site import build as site

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from modelshelf.catalog.validate import task_ids
+from modelshelf.catalog.validate import SCAFFOLD_AUTHOR, SCAFFOLD_DESCRIPTION, SCAFFOLD_SUMMARY, task_ids
 
 
 class ScaffoldError(Exception):
@@ -18,14 +18,14 @@ CARD = """\
 id: {id}
 name: {title}
 version: "0.1.0"
-summary: One sentence that says what the model does and for whom.
+summary: {summary}
 description: |
-  What the model is, how it was trained, what it is good and bad at.
+  {description}
 task: {task}
 tags: [{tag}]
 license: Apache-2.0
 authors:
-  - name: Your Name
+  - name: {author}
 framework: scikit-learn
 datasets:
   - id: sklearn/iris
@@ -83,7 +83,9 @@ def new_model(model_id: str, models_dir: Path, *, task: str = "tabular-classific
         raise ScaffoldError(f"{folder} already exists; pick another name or edit its card")
     org, name = model_id.split("/")
     folder.mkdir(parents=True)
-    (folder / "card.yaml").write_text(CARD.format(id=model_id, title=name.replace("-", " ").capitalize(), task=task, tag=org),
+    (folder / "card.yaml").write_text(CARD.format(id=model_id, title=name.replace("-", " ").capitalize(), task=task, tag=org,
+                                                 summary=SCAFFOLD_SUMMARY, description=SCAFFOLD_DESCRIPTION,
+                                                 author=SCAFFOLD_AUTHOR),
                                       encoding="utf-8")
     (folder / "recipe.py").write_text(RECIPE, encoding="utf-8")
     return folder

@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 from mkdocs.commands import build as mkdocs_build
-from mkdocs.commands import serve as mkdocs_serve
 from mkdocs.config import load_config
 from mkdocs.exceptions import Abort, ConfigurationError, PluginError
 
@@ -78,8 +77,11 @@ def build_site(config_file: Path, *, site_dir: Path | None = None, strict: bool 
 
 
 def serve_site(config_file: Path, *, dev_addr: str, livereload: bool) -> None:
-    """`mkdocs serve` on the given address (build in a temporary folder, rebuild on changes)."""
+    """mkdocs' dev server on the given address (build in a temporary folder, rebuild on changes); a build that fails
+    shows its problems in the browser until it is fixed (generator/site/preview.py)."""
+    from modelshelf.generator.site.preview import serve_preview
+
     try:
-        mkdocs_serve.serve(config_file=str(config_file), livereload=livereload, dev_addr=dev_addr)
-    except (Abort, PluginError, ConfigurationError) as exc:
+        serve_preview(str(config_file), dev_addr=dev_addr, livereload=livereload)
+    except (Abort, PluginError, ConfigurationError, OSError) as exc:
         raise SiteBuildFailed(f"serve failed: {exc}") from None
