@@ -71,7 +71,7 @@ RAW_FILE_KINDS: dict[str, tuple[str, str, Callable[[], bytes], str]] = {
                                "[1, 3] (axis 1)"),
 }
 # A good file per model: answered although the bad ones around it are not.
-GOOD = {"modelshelf/digits-cnn": "image/seven-64x64-black-on-white.png", "snakers4/silero-vad": "audio/speech-8000hz-mono-pcm16.wav",
+GOOD = {"modelshelf/digits-cnn": "image/seven-64x64-black-on-white.jpg", "snakers4/silero-vad": "audio/speech-8000hz-mono-pcm16.wav",
         "sentence-transformers/all-minilm-l6-v2": "text/en-short.txt", "modelshelf/iris-logreg": "tabular/iris-header.csv"}
 
 
@@ -148,7 +148,7 @@ def test_bad_raw_file_request(digits_server: Any, kind: str) -> None:
     body, message = REQUEST_KINDS[kind]
     status, answer = _post(f"{digits_server.url}/v1/predict", body)
     assert (status, answer["error"]) == (400, message)
-    good = {"file": {"name": "seven.png", "base64": __import__("base64").b64encode(
-        (RAW / "image" / "seven-64x64-black-on-white.png").read_bytes()).decode()}}
+    good = {"file": {"name": "seven.jpg", "base64": __import__("base64").b64encode(
+        (RAW / "image" / "seven-64x64-black-on-white.jpg").read_bytes()).decode()}}
     status, answer = _post(f"{digits_server.url}/v1/predict", good)
     assert status == 200 and answer["postprocessed"]["top"][0][0]["label"] == "7", "the server answers the next request as before"

@@ -108,6 +108,8 @@ def _browser_tolerance(entry: dict[str, Any]) -> float:
 # ---------------------------------------------------------------- the comparable part of an answer
 
 def _from_python(answer: dict[str, Any], scored: str) -> dict[str, Any]:
+    if "similarity" in answer:  # a sentence pair ({"texts": [a, b]})
+        return {"values": [float(answer["similarity"])], "labels": None, "segments": None}
     post = answer.get("postprocessed") or {}
     if "probabilities" in post:
         return {"values": [float(v) for v in post["probabilities"]], "labels": None, "segments": post["segments"]}
@@ -138,9 +140,10 @@ def _compare(model: str, name: str, answers: dict[str, dict[str, Any]], toleranc
         assert len(got["values"]) == len(reference["values"]), f"{where}: {len(got['values'])} values, not {len(reference['values'])}"
         diff = float(np.max(np.abs(np.subtract(got["values"], reference["values"])))) if got["values"] else 0.0
         assert diff <= browser_tolerance, f"{where}: max difference {diff:.3g} > tolerance {browser_tolerance:g}"
-        run = answers["modelshelf run"]["values"]
-        same = float(np.max(np.abs(np.subtract(got["values"], run)))) if run else 0.0
-        assert same <= tolerance, f"{model} {name}: {path} vs modelshelf run: max difference {same:.3g} > tolerance {tolerance:g}"
+        if path != "browser":  # the three Python paths run the same engine: they agree within the model's own tolerance
+            run = answers["modelshelf run"]["values"]
+            same = float(np.max(np.abs(np.subtract(got["values"], run)))) if run else 0.0
+            assert same <= tolerance, f"{model} {name}: {path} vs modelshelf run: max difference {same:.3g} > tolerance {tolerance:g}"
         if reference["labels"] is not None:
             assert got["labels"] == reference["labels"], f"{where}: labels {got['labels']} != {reference['labels']}"
         if reference["segments"] is not None:
@@ -226,7 +229,8 @@ def _served(ref: str, files: list[Path], env: dict[str, str], root: Path, varian
             time.sleep(0.2)
         answers = []
         for path in files:
-            body = json.dumps({"file": {"name": path.name, "base64": base64.b64encode(path.read_bytes()).decode()}}).encode()
+            body = path.read_bytes() if path.parent == root else json.dumps(  # a request of the test's own, or a raw file
+                {"file": {"name": path.name, "base64": base64.b64encode(path.read_bytes()).decode()}}).encode()
             request = urllib.request.Request(f"{base}/v1/predict", data=body, headers={"Content-Type": "application/json"})
             try:
                 with urllib.request.urlopen(request, timeout=120) as r:
@@ -240,7 +244,8 @@ def _served(ref: str, files: list[Path], env: dict[str, str], root: Path, varian
         log.close()
 
 
-def _browser(page: Any, site_url: str, entry: dict[str, Any], files: list[Path]) -> tuple[list[dict[str, Any]], str, str | None]:
+def _browser(page: Any, site_url: str, entry: dict[str, Any], files: list[Path],
+             pairs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str, str | None]:
     """The panel's answers, the name of the output it scores, and the variant it runs (None: the main file)."""
     page.goto(f"{site_url}{entry['page']}")
     config = json.loads(page.get_attribute("#ms-tryit", "data-config") or "{}")
@@ -258,6 +263,9 @@ def _browser(page: Any, site_url: str, entry: dict[str, Any], files: list[Path])
         error = page.locator(".ms-tryit__error")
         assert error.is_hidden(), f"{entry['id']} {path.name}: the panel says {error.text_content()}"
         answers.append(page.eval_on_selector("#ms-tryit", _BROWSER_ANSWER))
+    for pair in pairs:  # the panel's two-sentence view
+        similarity = page.eval_on_selector("#ms-tryit", "(n, p) => n.msTryit.compare(p.a, p.b).then(() => n.msTryit.last.extra.similarity)", pair)
+        answers.append({"values": [float(similarity)], "labels": None, "segments": None})
     return answers, scored, variant
 
 
@@ -285,18 +293,26 @@ def test_every_raw_file_gets_the_same_answer_four_ways(model: str, built_site: P
     ref = f"{entry['id']}@{entry['version']}"
     root = tmp_path_factory.mktemp("same-answer")
     paths = [RAW / f["path"] for f in corpus]
+    # A text model also compares sentence pairs: the panel's Compare, and {"texts": [a, b]} everywhere else.
+    pairs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((RAW / "text" / "pairs").glob("*.json"))] \
+        if _widget(entry) == "text" else []
+    requests = []
+    for i, pair in enumerate(pairs):
+        requests.append(root / f"pair-{i + 1}.json")
+        requests[-1].write_text(json.dumps({"texts": [pair["a"], pair["b"]]}), encoding="utf-8")
     env = {**os.environ, "MODELSHELF_SITE_URL": site_url, "MODELSHELF_HOME": str(tmp_path_factory.getbasetemp() / "client-home")}
     # A model too large for a browser is tried through a variant (e.g. int8): the other paths run the same variant.
-    browser, scored, variant = _browser(page, site_url, entry, paths)
+    browser, scored, variant = _browser(page, site_url, entry, paths, pairs)
+    inputs = paths + requests
     by_path = {
         "browser": browser,
-        "modelshelf run": [_from_python(a, scored) for a in _cli(ref, paths, env, variant)],
-        "bundle predict.py": [_from_python(a, scored) for a in _bundle(entry, built_site, paths, root, venvs, variant)],
-        "modelshelf serve": [_from_python(a, scored) for a in _served(ref, paths, env, root, variant)],
+        "modelshelf run": [_from_python(a, scored) for a in _cli(ref, inputs, env, variant)],
+        "bundle predict.py": [_from_python(a, scored) for a in _bundle(entry, built_site, inputs, root, venvs, variant)],
+        "modelshelf serve": [_from_python(a, scored) for a in _served(ref, inputs, env, root, variant)],
     }
     tolerance, browser_tolerance = _tolerance(entry), _browser_tolerance(entry)
     worst: dict[str, float] = {}
-    for i, f in enumerate(corpus):
+    for i, f in enumerate(corpus + [{"kind": "sentence pair", "path": r.name} for r in requests]):
         answers = {path: got[i] for path, got in by_path.items()}
         worst[f["kind"]] = max(worst.get(f["kind"], 0.0), _compare(model, f["path"], answers, tolerance, browser_tolerance))
     _WORST[ref] = {"files": len(corpus), "tolerance": tolerance, "browser_tolerance": browser_tolerance, "variant": variant,
