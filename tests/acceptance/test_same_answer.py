@@ -130,11 +130,12 @@ _BROWSER_ANSWER = """node => {
 }"""
 
 
-def _compare(model: str, name: str, answers: dict[str, dict[str, Any]], tolerance: float, browser_tolerance: float) -> float:
+def _compare(model: str, name: str, answers: dict[str, dict[str, Any]], tolerance: float,
+             browser_tolerance: float) -> tuple[float, float]:
     """Assert the four answers agree (the three Python paths within `tolerance` of each other, the browser within
-    `browser_tolerance` of them); the largest difference from the browser's."""
+    `browser_tolerance` of them); the largest difference from the browser's, and among the three Python paths."""
     reference = answers["browser"]
-    worst = 0.0
+    worst = python_worst = 0.0
     for path, got in answers.items():
         where = f"{model} {name}: {path} vs browser"
         assert len(got["values"]) == len(reference["values"]), f"{where}: {len(got['values'])} values, not {len(reference['values'])}"
@@ -144,12 +145,13 @@ def _compare(model: str, name: str, answers: dict[str, dict[str, Any]], toleranc
             run = answers["modelshelf run"]["values"]
             same = float(np.max(np.abs(np.subtract(got["values"], run)))) if run else 0.0
             assert same <= tolerance, f"{model} {name}: {path} vs modelshelf run: max difference {same:.3g} > tolerance {tolerance:g}"
+            python_worst = max(python_worst, same)
         if reference["labels"] is not None:
             assert got["labels"] == reference["labels"], f"{where}: labels {got['labels']} != {reference['labels']}"
         if reference["segments"] is not None:
             assert np.allclose(got["segments"], reference["segments"]), f"{where}: segments {got['segments']} != {reference['segments']}"
         worst = max(worst, diff)
-    return worst
+    return worst, python_worst
 
 
 # ---------------------------------------------------------------- the four paths
@@ -312,15 +314,19 @@ def test_every_raw_file_gets_the_same_answer_four_ways(model: str, built_site: P
     }
     tolerance, browser_tolerance = _tolerance(entry), _browser_tolerance(entry)
     worst: dict[str, float] = {}
+    python_worst: dict[str, float] = {}
     for i, f in enumerate(corpus + [{"kind": "sentence pair", "path": r.name} for r in requests]):
         answers = {path: got[i] for path, got in by_path.items()}
-        worst[f["kind"]] = max(worst.get(f["kind"], 0.0), _compare(model, f["path"], answers, tolerance, browser_tolerance))
+        browser_diff, python_diff = _compare(model, f["path"], answers, tolerance, browser_tolerance)
+        worst[f["kind"]] = max(worst.get(f["kind"], 0.0), browser_diff)
+        python_worst[f["kind"]] = max(python_worst.get(f["kind"], 0.0), python_diff)
     _WORST[ref] = {"files": len(corpus), "tolerance": tolerance, "browser_tolerance": browser_tolerance, "variant": variant,
-                   "worst_by_kind": worst}
+                   "worst_by_kind": worst, "worst_between_python_paths_by_kind": python_worst}
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(REPORT.read_text(encoding="utf-8")) if REPORT.is_file() else {}
     data[ref] = _WORST[ref]
     REPORT.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     _say(request.config, f"\nsame answer, {ref}{' --variant ' + variant if variant else ''}: {len(corpus)} files x 4 paths, "
          "worst difference from the browser " + ", ".join(f"{k} {v:.2g}" for k, v in sorted(worst.items()))
+         + "; among run, predict.py and serve " + ", ".join(f"{k} {v:.2g}" for k, v in sorted(python_worst.items()))
          + f" (tolerance {tolerance:g}" + (f", browser {browser_tolerance:g}" if browser_tolerance != tolerance else "") + ")")
