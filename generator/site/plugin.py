@@ -21,7 +21,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 
 from modelshelf.catalog import SCHEMA_PATH
 from modelshelf.catalog.catalog import load_catalog
-from modelshelf.catalog.problems import format_problems
+from modelshelf.catalog.problems import Problem, format_problems
 
 from modelshelf.generator.bundle.stage import add_bundles
 from modelshelf.generator.render.catalog_json import catalog_document
@@ -32,6 +32,7 @@ from modelshelf.generator.evaluate.stage import evaluate_catalog
 from modelshelf.generator.export.stage import check_exports
 from modelshelf.generator.render.onnx_hub_manifest import hub_manifest
 from modelshelf.generator.render.pages import render_pages
+from modelshelf.generator.render.leaderboard_pages import compare_data, render_leaderboards
 from modelshelf.generator.enrich.recipes import default_cache_dir
 from modelshelf.generator.export.safety import MB, Limits
 from modelshelf.generator.render.search_index import build_search
@@ -48,7 +49,7 @@ log = logging.getLogger(f"mkdocs.plugins.{__name__}")
 
 # Generated pages that the explicit nav lists; every other generated page stays out of the nav
 # (each page embeds the nav, so listing every model makes the build quadratic in the catalog).
-NAV_PAGES = {"index.md", "tasks/index.md", "licenses.md", "reference/card.md", "reference/cli.md"}
+NAV_PAGES = {"index.md", "tasks/index.md", "leaderboards/index.md", "licenses.md", "reference/card.md", "reference/cli.md"}
 
 
 class ModelshelfConfig(Config):
@@ -83,6 +84,8 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
         self.pages: dict[str, str] = {}
         self.data_files: dict[str, str] = {}
         self.copied: dict[str, Path] = {}
+        # The problems of the last build that failed on the cards, for the preview's error page (generator/site/preview.py).
+        self.problems: list[Problem] = []
 
     def _project_path(self, config: MkDocsConfig, value: str) -> Path:
         base = Path(config.config_file_path).parent if config.config_file_path else Path.cwd()
@@ -93,6 +96,7 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
         project = self._project_path(config, ".")
         cache_dir = self._project_path(config, self.config.cache_dir) if self.config.cache_dir else default_cache_dir(project)
         site_url = config.site_url or "http://127.0.0.1:8000/"
+        self.problems = []
         if not models_dir.is_dir():
             raise PluginError(f"models folder {models_dir} does not exist; set plugins.modelshelf.models_dir in mkdocs.yml")
         try:
@@ -118,22 +122,24 @@ class ModelshelfPlugin(BasePlugin[ModelshelfConfig]):
             entries = add_bundles(entries, catalog_document(entries, site_url)["models"], cache_dir=cache_dir, site_url=site_url,
                                   lock=lock, store=store)
             self.pages = render_pages(entries, site_name=config.site_name)
-            index_json, docs_json = build_search(entries)
+            self.pages.update(render_leaderboards(entries))  # leaderboards/ and compare/ (issue 13)
+            search_files = build_search(entries)
             if recording:
                 for ref in record(entries, lock, store):
                     log.info("modelshelf: locked %s", ref)
         except LockInvalid as exc:
             raise PluginError(f"{exc}\nNothing was written.") from None
         except CatalogInvalid as exc:
+            self.problems = list(exc.problems)
             raise PluginError("the catalog has problems; nothing was written:\n" + format_problems(exc.problems)) from None
         except BuildError as exc:
             raise PluginError(f"{exc}\nNothing was written.") from None
         self.entries = entries
         self.data_files = {
-            "search/index.json": index_json,
-            "search/docs.json": docs_json,
+            **search_files,  # search/manifest.json and its shards (generator/render/search_index.py)
             "catalog.json": json.dumps(catalog_document(self.entries, site_url), indent=1, sort_keys=True, allow_nan=False),
             "ONNX_HUB_MANIFEST.json": json.dumps(hub_manifest(self.entries), indent=1, sort_keys=True),
+            "compare/data.json": compare_data(self.entries),  # parameter counts and metric directions for compare.js
             **redirects(self.entries),  # models/<org>/<name>/<latest version>/ -> models/<org>/<name>/
         }
         self.copied = {f.dest: f.source for f in vendored}

@@ -243,13 +243,13 @@ def test_a_changed_search_module_is_refused(browser: Any, built_site: Path, tmp_
 
 
 @pytest.mark.browser
-def test_a_changed_lunr_is_refused(browser: Any, built_site: Path, tmp_path: Path) -> None:
-    """lunr is a classic script that load.js adds: it takes its integrity from the import map."""
-    with _visit(browser, _site_copy(built_site, tmp_path / "site", "assets/vendor/lunr/lunr.min.js")) as (page, url, messages):
-        page.goto(url)
-        expect(page.locator("#ms-search")).to_have_class(re.compile(r"\bms-home--failed\b"))
-        expect(page.locator(".ms-results__count")).to_contain_text("Search is unavailable")
-    assert _integrity_refusal(messages, "lunr.min.js"), messages
+def test_a_changed_search_engine_is_refused(browser: Any, built_site: Path, tmp_path: Path) -> None:
+    """search/engine.js, which search/page.js imports, takes its integrity from the import map: changed, search does not start."""
+    with _visit(browser, _site_copy(built_site, tmp_path / "site", "assets/javascripts/search/engine.js")) as (page, url, messages):
+        with page.expect_console_message(lambda m: "could not be loaded" in m.text.lower(), timeout=15_000):
+            page.goto(url)
+        expect(page.locator("#ms-search")).not_to_have_class(re.compile(r"\bms-home--ready\b"))
+    assert _integrity_refusal(messages, "engine.js"), messages
 
 
 def _follow(page: Any, href: str) -> None:
@@ -261,19 +261,23 @@ def _follow(page: Any, href: str) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("tamper", [None, "assets/vendor/lunr/lunr.min.js", "assets/javascripts/processing.js"])
+@pytest.mark.parametrize("tamper", [None, "assets/javascripts/search/engine.js", "assets/javascripts/processing.js"])
 def test_load_js_finds_the_integrity_after_instant_navigation(browser: Any, built_site: Path, tmp_path: Path,
                                                                tamper: str | None) -> None:
     """The site served under /sub/ with navigation.instant: after an instant navigation (same document, new URL) from a
-    model page to the home page, the lunr that load.js adds is still checked against its file; and from the home page
-    to a model page, processing.js. (mkdocs-material swaps the head's import map element for the new page's, which
+    model page to the home page, the search engine module is still checked against its file; and from the home page
+    to a model page, processing.js (a classic script that load.js adds). (mkdocs-material swaps the head's import map element for the new page's, which
     the browser does not process again; load.js reads whichever is there, with its data-root.)"""
     with _visit(browser, _site_copy(built_site, tmp_path / "site", tamper), instant=True) as (page, url, messages):
         page.goto(f"{url}models/{IRIS}/")
-        _follow(page, url)
         search = page.locator("#ms-search")
-        expect(search).to_have_class(re.compile(r"\bms-home--(ready|failed)\b"))
-        expect(search).to_have_class(re.compile(r"\bms-home--failed\b" if "lunr" in str(tamper) else r"\bms-home--ready\b"))
+        if "engine" in str(tamper):
+            with page.expect_console_message(lambda m: "could not be loaded" in m.text.lower(), timeout=15_000):
+                _follow(page, url)
+            expect(search).not_to_have_class(re.compile(r"\bms-home--ready\b"))
+        else:
+            _follow(page, url)
+            expect(search).to_have_class(re.compile(r"\bms-home--ready\b"))
         assert page.evaluate("() => window.__sameDocument") is True, "no instant navigation happened"
 
         page.goto(url)  # a new document, whose import map has keys relative to the home page
@@ -285,7 +289,7 @@ def test_load_js_finds_the_integrity_after_instant_navigation(browser: Any, buil
         else:
             expect(page.locator(".ms-tryit__error")).to_be_hidden()
         assert page.evaluate("() => window.__sameDocument") is True, "no instant navigation happened"
-    refused = {name for name in ("lunr.min.js", "processing.js") if _integrity_refusal(messages, name)}
+    refused = {name for name in ("engine.js", "processing.js") if _integrity_refusal(messages, name)}
     assert refused == ({tamper.rsplit("/", 1)[-1]} if tamper else set()), messages
 
 
@@ -305,7 +309,7 @@ def test_a_changed_panel_module_leaves_the_try_it_button_disabled(browser: Any, 
     ("assets/javascripts/processing.js", "could not load"),  # classic, load.js
     ("assets/vendor/onnxruntime-web/ort.wasm.min.js", "onnxruntime-web could not be loaded"),  # classic, load.js
     ("assets/vendor/onnxruntime-web/ort-wasm-simd-threaded.mjs", "WebAssembly runtime could not be started"),  # import() by ort
-    ("assets/vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", "WebAssembly runtime could not be started"),  # fetch(integrity)
+    ("assets/vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", "WebAssembly runtime could not be started"),  # SubtleCrypto, runtime.js
 ])
 def test_a_changed_runtime_file_stops_the_panel(browser: Any, built_site: Path, tmp_path: Path, tamper: str, shown: str) -> None:
     with _visit(browser, _site_copy(built_site, tmp_path / "site", tamper)) as (page, url, messages):

@@ -165,7 +165,8 @@ def test_a_script_evaluated_claim_is_reproduced_not_verified(tmp_path: Path, rel
     ev = _catalog(site)["acme/honest"]["evaluation"]
     assert ev["claims"][0]["tier"] == "reproduced" and ev["tiers"] == {"mae": "reproduced"}
     assert _docs(site)["acme/honest"]["metrics"][0] == {"name": "mae", "value": TRUE_MAE, "dataset": "acme/pairs",
-                                                        "split": "all 64", "verified": False, "tier": "reproduced"}
+                                                        "split": "all 64", "verified": False, "tier": "reproduced",
+                                                        "measured": TRUE_MAE}
 
 
 def test_a_claim_on_other_data_than_evaluated_fails_at_its_line(
