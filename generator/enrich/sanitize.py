@@ -23,6 +23,10 @@ _ATTRS = {"a": {"href", "title"}, "img": {"src", "alt", "title", "width", "heigh
           "th": {"align"}, "td": {"align"}, "code": {"class"}}
 _SCHEMES = {"http", "https", "mailto"}
 _HEADING = re.compile(r"<(/?)h([1-6])\b")
+# An empty header cell says nothing to a screen reader (axe: empty-table-header); it is a plain cell.
+_EMPTY_TH = re.compile(r"<th((?:\s[^>]*)?)>\s*</th>")
+# A header row with no text at all (a Markdown table used for layout) is dropped rather than shown as an empty row.
+_EMPTY_HEAD = re.compile(r"<thead>\s*<tr>(?:\s*<th(?:\s[^>]*)?>\s*</th>)+\s*</tr>\s*</thead>\s*")
 _IMG = re.compile(r"<img\b([^>]*)>")
 _ATTR = re.compile(r'([a-z]+)="([^"]*)"')
 # A path on this site: no scheme, no host (`//`, `\\`, `/\`), no leading slash (pages move, the site may live in a sub-folder).
@@ -49,10 +53,14 @@ def clean_html(html_text: str) -> str:
     return _IMG.sub(_image, clean)
 
 
-def render_markdown(text: str, *, shift_headings: int = 2) -> str:
-    """Render contributor Markdown to sanitised HTML; headings move down so they nest under the page's own."""
+def render_markdown(text: str, *, top_heading: int = 3) -> str:
+    """Render contributor Markdown to sanitised HTML. Headings move so that the highest one is an h`top_heading`
+    (the page's own h2 section holds them; a skipped level confuses screen-reader navigation), keeping their
+    relative levels; an empty header row is dropped and other empty header cells become plain cells."""
     html_text = markdown.markdown(text, extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
-    clean = clean_html(html_text)
-    if shift_headings:
-        clean = _HEADING.sub(lambda m: f"<{m.group(1)}h{min(6, int(m.group(2)) + shift_headings)}", clean)
+    clean = _EMPTY_TH.sub(r"<td\1></td>", _EMPTY_HEAD.sub("", clean_html(html_text)))
+    levels = [int(level) for _, level in _HEADING.findall(clean)]
+    shift = top_heading - min(levels) if levels else 0
+    if shift:
+        clean = _HEADING.sub(lambda m: f"<{m.group(1)}h{max(1, min(6, int(m.group(2)) + shift))}", clean)
     return clean

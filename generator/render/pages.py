@@ -11,9 +11,11 @@ import json
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from markupsafe import Markup
@@ -96,9 +98,42 @@ def _license_text(entry: ModelEntry) -> str:
     return card.license_name or card.license if card.license == "other" else card.license
 
 
-def render_model(env: jinja2.Environment, entry: ModelEntry) -> str:
+def _search_href(root: str, facet: str, value: str) -> str:
+    """The home page's search filtered on one facet value (the URL state search/page.js reads)."""
+    return f"{root or './'}?{facet}={quote(value, safe='')}"
+
+
+def card_links(entry: ModelEntry, root: str, pages_by_id: Mapping[str, str]) -> dict[str, Any]:
+    """Where a model page's tags, datasets and base model link, as a hub's do: tags and datasets to the filtered
+    search, the built-in loaders' datasets to the datasets reference and `modelshelf/...` ones (made by the card's
+    evaluation script) to the page's Metrics section, a dataset's own URL
+    as its source, and `base_model` to its page when the catalog holds it (not the model itself: a converted copy
+    often keeps its upstream's name). `pages_by_id`: lower-cased model id -> page URL from the site root."""
+    from modelshelf.generator.evaluate.datasets import builtin_name
+
+    card = entry.card
+    tags = [{"text": t, "href": _search_href(root, "tag", t)} for t in card.tags]
+    datasets = []
+    for d in card.datasets:
+        # A built-in loader is described on the datasets reference; a `modelshelf/` one is made by the card's own
+        # evaluation script, which the page's Metrics section describes.
+        about = (f"{root}reference/datasets/" if builtin_name(d.id) is not None
+                 else "#metrics" if d.id.startswith("modelshelf/") else None)
+        datasets.append({"id": d.id, "split": d.split, "href": _search_href(root, "dataset", d.id),
+                         "about_href": about,
+                         "source_href": web_url(d.url) if d.url else None})
+    base = None
+    if card.base_model:
+        page = pages_by_id.get(card.base_model.lower())
+        own = card.base_model.lower() == card.id.lower()
+        base = {"text": card.base_model, "href": root + page if page and not own else None}
+    return {"tags": tags, "datasets": datasets, "base_model": base}
+
+
+def render_model(env: jinja2.Environment, entry: ModelEntry, pages_by_id: Mapping[str, str] | None = None) -> str:
     card = entry.card
     root = rel_root(entry.src_uri)
+    links = card_links(entry, root, pages_by_id or {})
     io_rows = []
     declared = {t.name: t for t in card.inputs + card.outputs}
     for direction, tensors in (("in", entry.signature.inputs), ("out", entry.signature.outputs)):
@@ -116,6 +151,7 @@ def render_model(env: jinja2.Environment, entry: ModelEntry) -> str:
         examples=examples, steps=steps, raw_file=snippet_plan(card).file,
         python_fence=snippet(entry.python_snippet, "python", "python"), cli_fence=snippet(entry.cli_snippet, "sh", "cli"),
         shell_fence=snippet(entry.shell_snippet, "sh", "curl"), js_fence=snippet(entry.js_snippet, "js", "js"),
+        links=links,
     )
 
 
@@ -202,8 +238,9 @@ def render_pages(entries: list[ModelEntry], *, site_name: str) -> dict[str, str]
     pages["index.md"] = env.get_template("home.md.j2").render(
         site_name=site_name, model_count=len(listed), facets=facets(listed),
         tasks=[_Obj(r) for r in task_rows if r["count"]], root="")
+    pages_by_id = {e.card.id.lower(): e.url for e in listed}
     for entry in entries:  # every version has a page
-        pages[entry.src_uri] = render_model(env, entry)
+        pages[entry.src_uri] = render_model(env, entry, pages_by_id)
     pages["tasks/index.md"] = env.get_template("tasks.md.j2").render(tasks=task_rows, root=rel_root("tasks/index.md"))
     for row in task_rows:
         src = f"tasks/{row['id']}.md"

@@ -20,12 +20,12 @@ hashes are those of the final bytes on disk. For each HTML page of the site fold
   it is a path in the site. The map is an inline script written after csp.add_csp ran: its hash is added
   to the page's policy (csp.allow_inline_script); scripts in the page content are still never hashed.
   A browser without import-map integrity loads these modules unchecked (it ignores the section).
+- onnxruntime-web's WebAssembly (ort-wasm-simd-threaded.wasm, 14 MB), which the runtime would fetch itself
+  where neither an attribute nor an import map reaches, is fetched by tryit/runtime.js, checked against the
+  map's integrity with SubtleCrypto (counting bytes for the panel's progress), kept in Cache Storage for later
+  visits (checked again when read) and handed to the runtime as `ort.env.wasm.wasmBinary`.
 
 Not covered:
-- onnxruntime-web fetches its WebAssembly (ort-wasm-simd-threaded.wasm, 14 MB) itself, with `fetch()` and
-  `WebAssembly.instantiateStreaming`, which neither an attribute nor an import map reaches. (Handing it the
-  bytes through `ort.env.wasm.wasmBinary`, fetched with `fetch(url, {integrity})`, would; that is a change
-  to tryit/runtime.js.)
 - The model file the "Try it" panel downloads is not checked in the browser (the client checks every
   download against catalog.json's SHA-256), nor are search/*.json.
 - `<link rel="icon">` cannot carry integrity. Tags inside `<article>` (the page content) are never read or

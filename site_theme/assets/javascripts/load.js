@@ -2,7 +2,8 @@
  * Downloads shared by the search page and the "Try it" panel.
  *
  * The cache lives as long as the document: mkdocs-material's instant navigation keeps the
- * document (and this module), so lunr, onnxruntime-web or a model is downloaded once per visit.
+ * document (and this module), so lunr, onnxruntime-web or a model is downloaded once per visit (and the
+ * runtime's WebAssembly once per browser: tryit/runtime.js keeps it in Cache Storage).
  */
 
 const pending = new Map();

@@ -16,9 +16,11 @@
  *   showExample(ex, i) put an example into the inputs before the default exampleRun
  *   render(box, last)  draw a result its own way; return false to use results.js
  *
- * For tests, each panel element carries `msTryit`: {ready, last, firstPredictionMs, open(),
+ * For tests, each panel element carries `msTryit`: {ready, last, firstPredictionMs, downloads, open(),
  * runExample(i)} plus what its widget adds (runCanvas, readFile, compare, runAudio, ...), and the
- * attributes data-runs (results shown), data-first-prediction-ms and data-saliency.
+ * attributes data-runs (results shown), data-first-prediction-ms, data-runtime-bytes and
+ * data-model-bytes (bytes received over the network; the runtime's are 0 when it came from Cache
+ * Storage, see runtime.js) and data-saliency.
  */
 import { el } from "../dom.js";
 import { DownloadError, messageOf } from "./errors.js";
@@ -51,7 +53,7 @@ export class Panel {
     this.last = null;
     // Whether the postprocessed scores are probabilities (drives percentages and saliency).
     this.probabilities = (cfg.postprocessing || []).some((s) => s.op === "softmax" || s.op === "sigmoid");
-    this.api = { ready: null, last: null, firstPredictionMs: null, runExample: (i) => this.runExample(i) };
+    this.api = { ready: null, last: null, firstPredictionMs: null, downloads: {}, runExample: (i) => this.runExample(i) };
     node.msTryit = this.api;
   }
 
@@ -65,24 +67,34 @@ export class Panel {
     this.status = el("p", { class: "ms-tryit__status", role: "status", text: "Loading onnxruntime-web…" });
     this.errorBox = el("div", { class: "ms-tryit__error", role: "alert", hidden: true });
     this.widgetBox = el("div", { class: "ms-tryit__widget" });
-    this.resultBox = el("div", { class: "ms-tryit__result", "aria-live": "polite" });
+    this.resultBox = el("div", { class: "ms-tryit__result" });
     this.timing = el("p", { class: "ms-tryit__timing" });
+    // Screen readers hear one short sentence per result, not the whole redrawn result box.
+    this.announcer = el("p", { class: "ms-visually-hidden ms-tryit__announce", role: "status", "aria-live": "polite" });
     body.appendChild(this.errorBox);
     body.appendChild(el("div", { class: "ms-tryit__grid" }, [this.widgetBox, el("div", { class: "ms-tryit__output" }, [this.resultBox, this.timing])]));
     body.appendChild(this.status);
+    body.appendChild(this.announcer);
     const button = this.node.querySelector(".ms-tryit__open");
     if (button) button.hidden = true;
+    this.focusPanel();
 
     // A card's source.url is absolute (hosted elsewhere); the site's own files are relative to its root.
     const modelUrl = /^https:\/\//.test(cfg.model.url) ? cfg.model.url : absolute(this.root + cfg.model.url);
     this.api.ready = Promise.all([loadHelpers(cfg.widget), loadWidget(cfg.widget)]).then(([P, widget]) => {
       this.P = P;
       this.widget = widget.build(this) || {};
-      return loadOrt(this.root, cfg);
+      this.setStatus("Starting onnxruntime-web…");
+      return loadOrt(this.root, cfg, (p) => {
+        this.download("runtime", p.received, p.total, p.cached);
+        this.setStatus(p.cached ? "Starting onnxruntime-web (" + bytes(p.total) + ", from this browser's cache)…"
+          : "Downloading the runtime, onnxruntime-web: " + bytes(p.received) + (p.total ? " of " + bytes(p.total) : "") + "…");
+      });
     }).then((ort) => {
       this.ort = ort;
       this.setStatus("Downloading the model (" + cfg.model.size_text + ")…");
       return loadSession(ort, modelUrl, (received, total) => {
+        this.download("model", received, total, false);
         this.setStatus("Downloading the model: " + bytes(received) + (total ? " of " + bytes(total) : "") + "…");
       });
     }).then((session) => {
@@ -97,6 +109,32 @@ export class Panel {
     });
     this.api.ready.catch(() => {});
     return this.api.ready;
+  }
+
+  /* The open button has just been hidden: without this, focus would fall back to <body>. The section's
+     "Try it" heading takes it (the panel's controls follow it in the tab order). Done also after a click,
+     so a screen reader reads where the panel starts; the page scrolls only when the heading is out of view. */
+  focusPanel() {
+    const heading = this.node.previousElementSibling && /^H[1-6]$/.test(this.node.previousElementSibling.tagName)
+      ? this.node.previousElementSibling : null;
+    const target = heading || this.node.querySelector(".ms-tryit__body");
+    target.setAttribute("tabindex", "-1");
+    target.focus({ preventScroll: target.getBoundingClientRect().top >= 0 && target.getBoundingClientRect().bottom <= window.innerHeight });
+  }
+
+  /* Empty the result area: a refused input must not leave the previous input's answer beside its error. */
+  clearResult() {
+    this.resultBox.textContent = "";
+    this.timing.textContent = "";
+    this.announcer.textContent = "";
+    this.last = null;
+    this.api.last = null;
+  }
+
+  /* Bytes received so far for `what` ("runtime" or "model"); tests read msTryit.downloads and the data-*-bytes attributes. */
+  download(what, received, total, cached) {
+    this.api.downloads[what] = { received, total, cached };
+    this.node.setAttribute("data-" + what + "-bytes", String(received));
   }
 
   setStatus(text) {
@@ -131,6 +169,7 @@ export class Panel {
     }
     box.hidden = false;
     this.setStatus("");
+    if (error && error.kind === "input") this.clearResult();
     this.node.classList.add("ms-tryit--failed");
   }
 
@@ -184,8 +223,17 @@ export class Panel {
     }
     renderResult(this, this.resultBox, last);
     this.timing.textContent = timing || this.timingText(last.ms);
+    this.announcer.textContent = this.summary();
     this.node.setAttribute("data-runs", String(Number(this.node.getAttribute("data-runs") || 0) + 1));
     return last;
+  }
+
+  /* What the live region says about the result on screen: its headline ("Prediction setosa 97.1 %"), else its first line. */
+  summary() {
+    const headline = this.resultBox.querySelector(".ms-tryit__headline") || this.resultBox.firstElementChild;
+    const parts = headline && headline.children.length ? Array.from(headline.children, (c) => c.textContent) : [(headline || this.resultBox).textContent];
+    const text = parts.join(" ").replace(/\s+/g, " ").trim();
+    return "Result: " + (text.length > 160 ? text.slice(0, 157) + "…" : text || "ready");
   }
 
   postprocess(outputs, feeds) {
