@@ -30,7 +30,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +184,14 @@ def _cli(ref: str, files: list[Path], env: dict[str, str], variant: str | None) 
 def _venv(requirements: Path, root: Path, venvs: dict[str, Path]) -> Path:
     """A fresh venv with exactly the bundle's requirements.txt installed (one per distinct file)."""
     key = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    with _VENV_LOCK:
+        return _make_venv(key, requirements, root, venvs)
+
+
+_VENV_LOCK = threading.Lock()
+
+
+def _make_venv(key: str, requirements: Path, root: Path, venvs: dict[str, Path]) -> Path:
     if key not in venvs:
         venv = root / f"venv-{key}"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
@@ -246,12 +256,15 @@ def _served(ref: str, files: list[Path], env: dict[str, str], root: Path, varian
         log.close()
 
 
-def _browser(page: Any, site_url: str, entry: dict[str, Any], files: list[Path],
-             pairs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str, str | None]:
-    """The panel's answers, the name of the output it scores, and the variant it runs (None: the main file)."""
+def _panel_config(page: Any, site_url: str, entry: dict[str, Any]) -> tuple[str, str | None]:
+    """The model page's panel: the name of the output it scores, and the variant it runs (None: the main file)."""
     page.goto(f"{site_url}{entry['page']}")
     config = json.loads(page.get_attribute("#ms-tryit", "data-config") or "{}")
-    scored, variant = config["scored_output"], config["model"].get("variant")
+    return config["scored_output"], config["model"].get("variant")
+
+
+def _browser(page: Any, entry: dict[str, Any], files: list[Path], pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The panel's answers (the page is open: _panel_config)."""
     panel = page.locator("#ms-tryit")
     page.locator(".ms-tryit__open").click()
     expect(panel).to_have_attribute("data-runs", re.compile(r"^[1-9]"), timeout=60_000)  # the first prediction is shown
@@ -268,7 +281,7 @@ def _browser(page: Any, site_url: str, entry: dict[str, Any], files: list[Path],
     for pair in pairs:  # the panel's two-sentence view
         similarity = page.eval_on_selector("#ms-tryit", "(n, p) => n.msTryit.compare(p.a, p.b).then(() => n.msTryit.last.extra.similarity)", pair)
         answers.append({"values": [float(similarity)], "labels": None, "segments": None})
-    return answers, scored, variant
+    return answers
 
 
 # ---------------------------------------------------------------- the test
@@ -304,14 +317,20 @@ def test_every_raw_file_gets_the_same_answer_four_ways(model: str, built_site: P
         requests[-1].write_text(json.dumps({"texts": [pair["a"], pair["b"]]}), encoding="utf-8")
     env = {**os.environ, "MODELSHELF_SITE_URL": site_url, "MODELSHELF_HOME": str(tmp_path_factory.getbasetemp() / "client-home")}
     # A model too large for a browser is tried through a variant (e.g. int8): the other paths run the same variant.
-    browser, scored, variant = _browser(page, site_url, entry, paths, pairs)
+    scored, variant = _panel_config(page, site_url, entry)
     inputs = paths + requests
-    by_path = {
-        "browser": browser,
-        "modelshelf run": [_from_python(a, scored) for a in _cli(ref, inputs, env, variant)],
-        "bundle predict.py": [_from_python(a, scored) for a in _bundle(entry, built_site, inputs, root, venvs, variant)],
-        "modelshelf serve": [_from_python(a, scored) for a in _served(ref, inputs, env, root, variant)],
-    }
+    # The three command-line paths are separate processes: they run while the browser works through the files.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        cli = pool.submit(_cli, ref, inputs, env, variant)
+        bundle = pool.submit(_bundle, entry, built_site, inputs, root, venvs, variant)
+        served = pool.submit(_served, ref, inputs, env, root, variant)
+        browser = _browser(page, entry, paths, pairs)
+        by_path = {
+            "browser": browser,
+            "modelshelf run": [_from_python(a, scored) for a in cli.result()],
+            "bundle predict.py": [_from_python(a, scored) for a in bundle.result()],
+            "modelshelf serve": [_from_python(a, scored) for a in served.result()],
+        }
     tolerance, browser_tolerance = _tolerance(entry), _browser_tolerance(entry)
     worst: dict[str, float] = {}
     python_worst: dict[str, float] = {}
