@@ -15,10 +15,13 @@ import re
 import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,39 @@ VIEWPORT = {"width": 1280, "height": 900}
 # Requests that may leave the site: mkdocs-material's repository widget (repo_url) asks the
 # GitHub API for stars and forks. It is optional decoration; everything else must be local.
 ALLOWED_EXTERNAL: tuple[str, ...] = ()  # the site must work offline: no request may leave 127.0.0.1
+
+
+def say(config: pytest.Config, line: str) -> None:
+    """A line in pytest's output even when output is captured (what capsys.disabled() does)."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is None:
+        print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        print(line, flush=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_ready(port: int, proc: subprocess.Popen[Any], why: Callable[[], str], timeout: float = 60) -> None:
+    """Poll a model server's http://127.0.0.1:PORT/readyz until it answers 200; fail with `why()` (its log, say)
+    when the process exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, \
+            f"the model server did not become ready (exit status {proc.poll()}):\n{why()[-3000:]}"
+        time.sleep(0.2)
 
 
 def _modelshelf_command() -> list[str]:

@@ -6,7 +6,6 @@ site's Content-Security-Policy, so no page ever reloaded by itself.
 """
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,16 +16,10 @@ from typing import Any
 
 import pytest
 
-from conftest import CHROMIUM, _modelshelf_command
+from conftest import CHROMIUM, _modelshelf_command, free_port
 from test_build import make_project
 
 CARDS = Path(__file__).resolve().parents[1] / "fixtures" / "cards" / "valid" / "models"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _status(url: str) -> int:
@@ -43,7 +36,7 @@ def preview(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed")
     config = make_project(tmp_path / "proj", CARDS, cache=tmp_path / "cache")
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen([*_modelshelf_command(), "serve", "-f", str(config), "-a", f"127.0.0.1:{port}"],
                             cwd=config.parent, stdout=log, stderr=subprocess.STDOUT, text=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,21 +23,12 @@ from typing import Any
 import pytest
 
 import deploy_site
+from conftest import free_port, say, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = deploy_site.MODEL_ID
 # Top-level modules of the `build` extra and its dependencies; onnxruntime is core, the onnx package is not.
 BUILD_PACKAGES = {"mkdocs", "material", "jsonschema", "nh3", "lunr", "onnx", "jinja2", "markdown"}
-
-
-def _say(config: pytest.Config, line: str) -> None:
-    """A line in pytest's output even when output is captured (what capsys.disabled() does)."""
-    capture = config.pluginmanager.getplugin("capturemanager")
-    if capture is None:
-        print(line)
-        return
-    with capture.global_and_fixture_disabled():
-        print(line, flush=True)
 
 
 def _build_wheel(out: Path, scratch: Path) -> Path:
@@ -68,7 +58,7 @@ def core_venv(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
                              str(wheel), "-c", str(REPO / "constraints.txt")], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     size_mb = int(subprocess.run(["du", "-sm", str(venv)], capture_output=True, text=True, check=True).stdout.split()[0])
-    _say(request.config, f"\ncore install: {wheel.name} -> fresh venv of {size_mb} MB (pip install took {time.monotonic() - started:.0f} s)")
+    say(request.config, f"\ncore install: {wheel.name} -> fresh venv of {size_mb} MB (pip install took {time.monotonic() - started:.0f} s)")
     return venv
 
 
@@ -131,25 +121,14 @@ def test_pull_and_run_in_the_core_install(core_venv: Path, site_url: tuple[str, 
 
 def test_serve_a_model_in_the_core_install(core_venv: Path, site_url: tuple[str, Path], tmp_path: Path) -> None:
     url, site = site_url
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen([str(core_venv / "bin" / "python"), "-X", "importtime", str(core_venv / "bin" / "modelshelf"),
                                  "serve", MODEL, "--port", str(port)], env=_env(tmp_path / "home", url), cwd=tmp_path,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, f"the model server did not start:\n{log.read_text()[-3000:]}"
-            time.sleep(0.1)
+        wait_until_ready(port, proc, log.read_text)
         example = _example(site)
         body = json.dumps({"inputs": example["inputs"]}).encode()
         post = urllib.request.Request(f"http://127.0.0.1:{port}/v1/predict", data=body, headers={"Content-Type": "application/json"})
@@ -185,7 +164,7 @@ def test_help_lists_both_groups_and_starts_quickly(core_venv: Path, request: pyt
         started = time.perf_counter()
         subprocess.run([modelshelf, "pull", "--help"], capture_output=True, check=True)
         times.append(time.perf_counter() - started)
-    _say(request.config, f"\ncore install: `modelshelf pull --help` takes {statistics.median(times) * 1000:.0f} ms "
+    say(request.config, f"\ncore install: `modelshelf pull --help` takes {statistics.median(times) * 1000:.0f} ms "
                          f"(median of 5; min {min(times) * 1000:.0f} ms)")
 
 

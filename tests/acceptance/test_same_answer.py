@@ -24,10 +24,8 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import threading
@@ -39,7 +37,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import _modelshelf_command
+from conftest import _modelshelf_command, free_port, say, wait_until_ready
 
 pytestmark = pytest.mark.browser
 
@@ -55,15 +53,6 @@ UPLOADS = {"image": ("#ms-upload", ("image",)), "audio": ("#ms-audio", ("audio",
            "tabular": ("#ms-csv", ("tabular",)), "bytes": ("#ms-file", ("bytes", "image", "audio", "text", "tabular"))}
 # A byte model takes any file: all of bytes/ and the first file of every other kind.
 _WORST: dict[str, dict[str, Any]] = {}
-
-
-def _say(config: pytest.Config, line: str) -> None:
-    capture = config.pluginmanager.getplugin("capturemanager")
-    if capture is None:
-        print(line)
-        return
-    with capture.global_and_fixture_disabled():
-        print(line, flush=True)
 
 
 def _latest(built_site: Path) -> list[dict[str, Any]]:
@@ -158,12 +147,6 @@ def _compare(model: str, name: str, answers: dict[str, dict[str, Any]], toleranc
 
 # ---------------------------------------------------------------- the four paths
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
@@ -223,22 +206,13 @@ def _bundle(entry: dict[str, Any], built_site: Path, files: list[Path], root: Pa
 
 
 def _served(ref: str, files: list[Path], env: dict[str, str], root: Path, variant: str | None) -> list[dict[str, Any]]:
-    port = _free_port()
+    port = free_port()
     log = (root / f"serve-{port}.log").open("w")
     proc = subprocess.Popen([*_modelshelf_command(), "serve", ref, "--port", str(port), *_variant_args(variant)], env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (root / f"serve-{port}.log").read_text()[-3000:]
-            time.sleep(0.2)
+        wait_until_ready(port, proc, lambda: (root / f"serve-{port}.log").read_text(), timeout=120)
         answers = []
         for path in files:
             body = path.read_bytes() if path.parent == root else json.dumps(  # a request of the test's own, or a raw file
@@ -345,7 +319,7 @@ def test_every_raw_file_gets_the_same_answer_four_ways(model: str, built_site: P
     data = json.loads(REPORT.read_text(encoding="utf-8")) if REPORT.is_file() else {}
     data[ref] = _WORST[ref]
     REPORT.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    _say(request.config, f"\nsame answer, {ref}{' --variant ' + variant if variant else ''}: {len(corpus)} files x 4 paths, "
+    say(request.config, f"\nsame answer, {ref}{' --variant ' + variant if variant else ''}: {len(corpus)} files x 4 paths, "
          "worst difference from the browser " + ", ".join(f"{k} {v:.2g}" for k, v in sorted(worst.items()))
          + "; among run, predict.py and serve " + ", ".join(f"{k} {v:.2g}" for k, v in sorted(python_worst.items()))
          + f" (tolerance {tolerance:g}" + (f", browser {browser_tolerance:g}" if browser_tolerance != tolerance else "") + ")")

@@ -12,15 +12,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from conftest import free_port, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,12 +62,6 @@ def snippets(page: str) -> dict[str, str]:
         code = re.sub(r"<[^>]+>", "", match.group(1))
         found[kind] = html.unescape(code)
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _last_json(text: str) -> dict[str, Any]:
@@ -118,20 +111,6 @@ def _close(got: list[str], want: list[str]) -> bool:
     return True
 
 
-def _wait_ready(port: int, server: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"modelshelf serve exited {server.returncode}: {server.stderr.read() if server.stderr else ''}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("modelshelf serve did not become ready in 60 s")
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """One test per model of models/ (models/ORG/NAME/card.yaml or models/ORG/NAME/VERSION/card.yaml)."""
     if "model_id" in metafunc.fixturenames:
@@ -166,14 +145,14 @@ def test_use_it_snippets_run(built_site: Path, site_url: str, model_id: str, tmp
     assert expected.returncode == 0, expected.stderr
     want = _answer(_last_json(expected.stdout), entry["card"])
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([str(MODELSHELF), "serve", ref, "--port", str(port)], env=env, cwd=tmp_path,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         commands = {"python": [sys.executable, "use.py"], "cli": ["bash", "-e", "use.sh"], "js": ["node", "use.js"]}
         running = {kind: subprocess.Popen(cmd, cwd=work[kind], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                           text=True) for kind, cmd in commands.items()}
-        _wait_ready(port, server)
+        wait_until_ready(port, server, lambda: server.stderr.read() if server.poll() is not None and server.stderr else "")
         running["curl"] = subprocess.Popen(["bash", "-e", "-o", "pipefail", "use.sh"], cwd=work["curl"],
                                            env={**env, "PORT": str(port)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                            text=True)
